@@ -1,0 +1,244 @@
+//! `scn data check` and `scn data noise`.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use scn::train::data::check::{self, Report};
+use scn::train::data::noise::{self, NoiseOptions, NoiseSummary};
+use scn::train::data::{Dataset, Format, LabelMode, OpenOptions, RafdbImages};
+
+use crate::cli::{CheckArgs, DataCommand, DatasetArgs, NoiseArgs};
+
+/// Runs a `scn data` subcommand.
+pub fn run(command: DataCommand) -> Result<ExitCode> {
+    match command {
+        DataCommand::Check(args) => run_check(args),
+        DataCommand::Noise(args) => run_noise(args),
+    }
+}
+
+/// Turns the dataset arguments into library options.
+pub fn open_options(args: &DatasetArgs) -> Result<OpenOptions> {
+    let format = match &args.format {
+        Some(name) => Some(
+            Format::parse(name)
+                .ok_or_else(|| anyhow!("unknown --format '{name}' (rafdb, ferplus, fer2013, folder)"))?,
+        ),
+        None => None,
+    };
+    let label_mode = LabelMode::parse(&args.label_mode).ok_or_else(|| {
+        anyhow!(
+            "unknown --label-mode '{}' (majority, probability, crossentropy)",
+            args.label_mode
+        )
+    })?;
+    let rafdb_images = match args.rafdb_images.to_ascii_lowercase().as_str() {
+        "aligned" => RafdbImages::Aligned,
+        "original" => RafdbImages::Original,
+        other => return Err(anyhow!("unknown --rafdb-images '{other}' (aligned, original)")),
+    };
+    Ok(OpenOptions {
+        format,
+        label_mode,
+        rafdb_images,
+        train_labels: args.train_labels.clone(),
+        strict: args.strict,
+    })
+}
+
+fn run_check(args: CheckArgs) -> Result<ExitCode> {
+    let options = open_options(&args.dataset)?;
+    let dataset = Dataset::open(&args.dataset.data, &options)
+        .with_context(|| format!("cannot read the dataset at {}", args.dataset.data.display()))?;
+    let bar = ProgressBar::new(dataset.len() as u64).with_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("decoding");
+    let report = check::check(&dataset, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_report(&report, args.max_issues));
+    }
+    if report.is_clean() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        log::error!(
+            "{} has {} problem(s); training skips those items (or fails with --strict)",
+            args.dataset.data.display(),
+            report.issues.len()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// The text form of a check report: a table of split x class counts, then exclusions, sizes,
+/// identical images and problems.
+pub fn render_report(report: &Report, max_issues: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}\n  at {}\n", report.description, report.root);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut header = vec!["split".to_string(), "images".to_string()];
+    header.extend(report.classes.iter().map(|c| c.to_string()));
+    rows.push(header);
+    let mut totals = vec![0usize; report.classes.len()];
+    for split in &report.splits {
+        let mut row = vec![split.split.to_string(), split.images.to_string()];
+        for (i, n) in split.per_class.iter().enumerate() {
+            totals[i] += n;
+            row.push(n.to_string());
+        }
+        rows.push(row);
+    }
+    if report.splits.len() > 1 {
+        let mut row = vec!["total".to_string(), totals.iter().sum::<usize>().to_string()];
+        row.extend(totals.iter().map(|n| n.to_string()));
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c == 0 {
+                    format!("{cell:<w$}", w = widths[c])
+                } else {
+                    format!("{cell:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  "));
+    }
+
+    let excluded: Vec<String> = report
+        .splits
+        .iter()
+        .filter(|s| !s.excluded.is_empty())
+        .map(|s| {
+            let total: usize = s.excluded.values().sum();
+            let reasons: Vec<String> = s.excluded.iter().map(|(r, n)| format!("{n} {r}")).collect();
+            format!("  {}: {total} ({})", s.split, reasons.join("; "))
+        })
+        .collect();
+    if !excluded.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nleft out by the label protocol (not problems):\n{}",
+            excluded.join("\n")
+        );
+    }
+    let sizes: Vec<String> = report.image_sizes.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    let _ = writeln!(
+        out,
+        "\nimage sizes: {}",
+        if sizes.is_empty() {
+            "none decoded".into()
+        } else {
+            sizes.join(", ")
+        }
+    );
+    let identical: Vec<String> = report
+        .splits
+        .iter()
+        .filter(|s| s.duplicate_images > 0 || s.also_in_train > 0)
+        .map(|s| {
+            let mut text = format!("{} {} repeated within the split", s.split, s.duplicate_images);
+            if s.also_in_train > 0 {
+                text.push_str(&format!(", {} also in train", s.also_in_train));
+            }
+            text
+        })
+        .collect();
+    if !identical.is_empty() {
+        let _ = writeln!(out, "identical images: {}", identical.join("; "));
+    }
+
+    if report.issues.is_empty() {
+        let _ = writeln!(out, "problems: none");
+    } else {
+        let counts: Vec<String> = report
+            .issue_counts()
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.name()))
+            .collect();
+        let _ = writeln!(out, "problems: {} ({})", report.issues.len(), counts.join(", "));
+        for issue in report.issues.iter().take(max_issues) {
+            let _ = writeln!(out, "  {issue}");
+        }
+        if report.issues.len() > max_issues {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (--max-issues N, or --json for all)",
+                report.issues.len() - max_issues
+            );
+        }
+    }
+    out
+}
+
+fn run_noise(args: NoiseArgs) -> Result<ExitCode> {
+    let options = NoiseOptions {
+        ratio: args.ratio,
+        seed: args.seed,
+        record: args.record.clone(),
+        force: args.force,
+    };
+    let summary = noise::add_label_noise(&args.labels, &args.output, &options)
+        .with_context(|| format!("cannot make a noisy copy of {}", args.labels.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render_noise(&summary, args.seed));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text form of a noise summary.
+fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
+    let mut out = String::new();
+    let share = 100.0 * summary.flipped as f64 / summary.labels as f64;
+    let _ = writeln!(
+        out,
+        "flipped {} of {} training labels ({share:.1}%), seed {seed}",
+        summary.flipped, summary.labels
+    );
+    for c in &summary.per_class {
+        let _ = writeln!(out, "  {:<10} {:>6} flipped of {:>6}", c.class, c.flipped, c.labels);
+    }
+    let _ = writeln!(
+        out,
+        "noisy labels: {}\nflip record:  {}",
+        summary.output.display(),
+        summary.record.display()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_reject_unknown_names() {
+        let mut args = DatasetArgs {
+            data: "x".into(),
+            format: Some("imagenet".into()),
+            label_mode: "majority".into(),
+            rafdb_images: "aligned".into(),
+            train_labels: None,
+            strict: false,
+        };
+        assert!(open_options(&args).unwrap_err().to_string().contains("imagenet"));
+        args.format = Some("FER+".into());
+        assert_eq!(open_options(&args).unwrap().format, Some(Format::Ferplus));
+        args.label_mode = "votes".into();
+        assert!(open_options(&args).is_err());
+    }
+}

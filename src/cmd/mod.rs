@@ -1,0 +1,17 @@
+//! One module per subcommand: validate the parsed arguments, call the library, print results.
+
+#[cfg(feature = "train")]
+mod data;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+/// Runs a subcommand; `Ok` carries the exit status (a check that finds problems is not an
+/// error of the program, but exits with 1).
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        #[cfg(feature = "train")]
+        Command::Data(command) => data::run(command),
+    }
+}

@@ -1,0 +1,42 @@
+//! The `scn` command: parses arguments, sets up logging, runs one subcommand and reports its
+//! error (with its causes) on failure. The work itself is done by the library crates.
+
+// An edge build (no `train` feature) has no subcommand until the runtime commands exist.
+#![cfg_attr(not(feature = "train"), allow(unreachable_code, unused_variables))]
+
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr: warnings and info by default, `-v` debug, `-vv` trace, `-q` errors only;
+/// `RUST_LOG` overrides.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (false, 0) => log::LevelFilter::Info,
+        (false, 1) => log::LevelFilter::Debug,
+        (false, _) => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module("scn", level)
+        .filter_module("scn_train", level)
+        .format_timestamp(None)
+        .parse_default_env()
+        .init();
+}

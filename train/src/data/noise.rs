@@ -1,0 +1,586 @@
+//! Synthetic label noise (`scn data noise`), the SCN paper's experiment: for each class, a given
+//! fraction of its training labels is changed to a different class drawn at random. The output
+//! is a copy of the label file, byte for byte except the flipped labels, so that it can replace
+//! the original (`--train-labels`); a record lists every flip so that relabeling can be scored.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::classes::ClassList;
+use super::ferplus::{self, LabelMode};
+use super::rafdb;
+use crate::error::{Error, IoContext, Result};
+
+/// The label-file formats that can be made noisy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelFile {
+    /// RAF-DB `list_patition_label.txt`; `train_*` lines are training labels.
+    RafdbList,
+    /// A FERPlus `label.csv` (normally `FER2013Train/label.csv`); every row with a majority
+    /// label is a training label. A flip swaps the vote counts of the two classes.
+    FerplusVotes,
+    /// `fer2013.csv`; rows with Usage `Training`.
+    Fer2013Csv,
+    /// `fer2013_original_labels.csv`; rows with Usage `Training` and a label.
+    Fer2013Original,
+}
+
+impl LabelFile {
+    /// The classes its labels index.
+    pub fn classes(self) -> ClassList {
+        match self {
+            LabelFile::RafdbList => ClassList::rafdb(),
+            LabelFile::FerplusVotes => ClassList::ferplus(),
+            LabelFile::Fer2013Csv | LabelFile::Fer2013Original => ClassList::fer2013(),
+        }
+    }
+
+    /// Recognises a label file from its first line.
+    pub fn detect(path: &Path) -> Result<LabelFile> {
+        let file = File::open(path).at(path)?;
+        let mut first = String::new();
+        BufReader::new(file).read_line(&mut first).at(path)?;
+        let first = first.trim_start_matches('\u{feff}').trim_end();
+        if first.starts_with("emotion,pixels") {
+            Ok(LabelFile::Fer2013Csv)
+        } else if first.starts_with("row,Usage,ferplus_image_name") {
+            Ok(LabelFile::Fer2013Original)
+        } else if matches!(rafdb::parse_line(first), Ok(Some(_))) {
+            Ok(LabelFile::RafdbList)
+        } else if parse_csv_line(first.as_bytes()).is_some_and(|r| ferplus::parse_record(&r).is_ok()) {
+            Ok(LabelFile::FerplusVotes)
+        } else {
+            Err(Error::UnknownFormat {
+                path: path.to_path_buf(),
+                hint: "expected a RAF-DB list_patition_label.txt, a FERPlus label.csv, fer2013.csv or fer2013_original_labels.csv".into(),
+            })
+        }
+    }
+}
+
+/// Parses one CSV line into a record.
+fn parse_csv_line(line: &[u8]) -> Option<csv::StringRecord> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Some(record),
+        _ => None,
+    }
+}
+
+/// Writes a record as one CSV line, quoting only where needed (FERPlus's box column).
+fn write_csv_line(record: &csv::StringRecord) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = writer.write_record(record);
+    let mut bytes = writer.into_inner().unwrap_or_default();
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes
+}
+
+/// Options of [`add_label_noise`].
+#[derive(Debug, Clone)]
+pub struct NoiseOptions {
+    /// Fraction of each class's training labels to flip, in (0, 1).
+    pub ratio: f64,
+    /// Seed of the random choice (same seed, same flips).
+    pub seed: u64,
+    /// Where to write the record of flips; `None`: `<output stem>.flips.csv` beside the output.
+    pub record: Option<PathBuf>,
+    /// Overwrite existing output files.
+    pub force: bool,
+}
+
+/// One class's share of the flips.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassNoise {
+    /// Class name.
+    pub class: &'static str,
+    /// Training labels of this class.
+    pub labels: usize,
+    /// How many of them were flipped.
+    pub flipped: usize,
+}
+
+/// What [`add_label_noise`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseSummary {
+    /// The input's format.
+    pub format: LabelFile,
+    /// Training labels found.
+    pub labels: usize,
+    /// Labels flipped.
+    pub flipped: usize,
+    /// Per class.
+    pub per_class: Vec<ClassNoise>,
+    /// The noisy label file.
+    pub output: PathBuf,
+    /// The record of flips (CSV: line, image, original, noisy).
+    pub record: PathBuf,
+}
+
+/// A training label found in the input.
+struct Candidate {
+    line: u64,
+    image: String,
+    class: usize,
+}
+
+/// The default record path for an output file.
+pub fn default_record_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "labels".into());
+    output.with_file_name(format!("{stem}.flips.csv"))
+}
+
+/// Writes a copy of `input` to `output` with `options.ratio` of each class's training labels
+/// changed to another class, and a record of the flips.
+pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> Result<NoiseSummary> {
+    if !(options.ratio > 0.0 && options.ratio < 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "--ratio must be between 0 and 1 (exclusive), got {}",
+            options.ratio
+        )));
+    }
+    let record = options.record.clone().unwrap_or_else(|| default_record_path(output));
+    let input_real = input.canonicalize().at(input)?;
+    for target in [output, record.as_path()] {
+        if target.canonicalize().is_ok_and(|t| t == input_real) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is the input file: write the noisy copy elsewhere",
+                target.display()
+            )));
+        }
+        if target.exists() && !options.force {
+            return Err(Error::InvalidArgument(format!(
+                "{} exists (use --force to overwrite)",
+                target.display()
+            )));
+        }
+    }
+    let format = LabelFile::detect(input)?;
+    let classes = format.classes();
+
+    // Pass 1: the training labels.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut columns = Columns::default();
+    for_each_line(input, |number, line| {
+        if let Some(c) = training_label(format, number, line, &mut columns).map_err(|reason| Error::Malformed {
+            path: input.to_path_buf(),
+            line: Some(number),
+            reason,
+        })? {
+            candidates.push(c);
+        }
+        Ok(())
+    })?;
+    if candidates.is_empty() {
+        return Err(Error::Empty {
+            path: input.to_path_buf(),
+            what: "training labels".into(),
+        });
+    }
+
+    // The flips: per class, round(ratio * n) labels, each to a different class.
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut flips: Vec<(usize, usize)> = Vec::new(); // (candidate, new class)
+    let mut per_class = Vec::new();
+    for class in 0..classes.len() {
+        let members: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].class == class)
+            .collect();
+        let count = (options.ratio * members.len() as f64).round() as usize;
+        for pick in rand::seq::index::sample(&mut rng, members.len(), count).into_vec() {
+            let mut new = rng.random_range(0..classes.len() - 1);
+            if new >= class {
+                new += 1;
+            }
+            flips.push((members[pick], new));
+        }
+        per_class.push(ClassNoise {
+            class: classes.as_slice()[class].name(),
+            labels: members.len(),
+            flipped: count,
+        });
+    }
+    flips.sort_by_key(|&(i, _)| candidates[i].line);
+
+    // Pass 2: copy, rewriting the flipped lines.
+    let mut next = flips.iter().peekable();
+    write_atomically(output, |out| {
+        for_each_line(input, |number, line| match next.peek() {
+            Some(&&(i, new)) if candidates[i].line == number => {
+                next.next();
+                let (body, ending) = split_line_ending(line);
+                let rewritten = rewrite(format, body, candidates[i].class, new, &columns);
+                out.write_all(&rewritten).at(output)?;
+                out.write_all(ending).at(output)
+            }
+            _ => out.write_all(line).at(output),
+        })
+    })?;
+    write_atomically(&record, |out| {
+        writeln!(out, "line,image,original_label,noisy_label,original_class,noisy_class").at(&record)?;
+        for &(i, new) in &flips {
+            let c = &candidates[i];
+            writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                c.line,
+                c.image,
+                label_value(format, c.class),
+                label_value(format, new),
+                classes.as_slice()[c.class].name(),
+                classes.as_slice()[new].name()
+            )
+            .at(&record)?;
+        }
+        Ok(())
+    })?;
+    Ok(NoiseSummary {
+        format,
+        labels: candidates.len(),
+        flipped: flips.len(),
+        per_class,
+        output: output.to_path_buf(),
+        record,
+    })
+}
+
+/// How a class index is written in the file (RAF-DB counts from 1).
+fn label_value(format: LabelFile, class: usize) -> usize {
+    match format {
+        LabelFile::RafdbList => class + 1,
+        _ => class,
+    }
+}
+
+/// Column positions read from a CSV header.
+#[derive(Default)]
+struct Columns {
+    emotion: usize,
+    usage: usize,
+    name: Option<usize>,
+}
+
+fn column(header: &csv::StringRecord, name: &str) -> std::result::Result<usize, String> {
+    header
+        .iter()
+        .position(|h| h.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(name))
+        .ok_or_else(|| format!("no '{name}' column in the header"))
+}
+
+/// The training label on line `number`, if that line has one.
+fn training_label(
+    format: LabelFile,
+    number: u64,
+    line: &[u8],
+    columns: &mut Columns,
+) -> std::result::Result<Option<Candidate>, String> {
+    let (body, _) = split_line_ending(line);
+    let text = std::str::from_utf8(body).map_err(|_| "not UTF-8 text".to_string())?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match format {
+        LabelFile::RafdbList => {
+            let entry = rafdb::parse_line(text).map_err(|(_, detail)| detail)?;
+            Ok(entry.filter(|e| e.split == super::Split::Train).map(|e| Candidate {
+                line: number,
+                image: e.name,
+                class: e.class,
+            }))
+        }
+        LabelFile::FerplusVotes => {
+            let record = parse_csv_line(body).ok_or("not a CSV line")?;
+            let row = ferplus::parse_record(&record)?;
+            Ok(ferplus::process_votes(&row.votes, LabelMode::Majority)
+                .ok()
+                .map(|d| Candidate {
+                    line: number,
+                    image: row.name,
+                    class: d.iter().position(|&p| p == 1.0).unwrap_or(0),
+                }))
+        }
+        LabelFile::Fer2013Csv | LabelFile::Fer2013Original => {
+            let record = parse_csv_line(body).ok_or("not a CSV line")?;
+            if number == 1 {
+                let emotion = if format == LabelFile::Fer2013Csv {
+                    "emotion"
+                } else {
+                    "fer2013_emotion"
+                };
+                columns.emotion = column(&record, emotion)?;
+                columns.usage = column(&record, "Usage")?;
+                columns.name = column(&record, "ferplus_image_name").ok();
+                return Ok(None);
+            }
+            let usage = record.get(columns.usage).ok_or("missing Usage field")?;
+            let emotion = record.get(columns.emotion).ok_or("missing emotion field")?.trim();
+            if usage.trim() != "Training" || emotion == "-1" {
+                return Ok(None);
+            }
+            let class: usize = emotion
+                .parse()
+                .map_err(|_| format!("emotion '{emotion}' is not an integer"))?;
+            if class > 6 {
+                return Err(format!("emotion {class} is outside 0..6"));
+            }
+            let image = match columns.name {
+                Some(i) => record.get(i).unwrap_or_default().to_string(),
+                None => format!("row {}", number - 2),
+            };
+            Ok(Some(Candidate {
+                line: number,
+                image,
+                class,
+            }))
+        }
+    }
+}
+
+/// The line with `from` relabelled as `to`.
+fn rewrite(format: LabelFile, body: &[u8], from: usize, to: usize, columns: &Columns) -> Vec<u8> {
+    match format {
+        LabelFile::RafdbList => {
+            let text = String::from_utf8_lossy(body);
+            let name = text.split_whitespace().next().unwrap_or_default();
+            format!("{name} {}", to + 1).into_bytes()
+        }
+        LabelFile::FerplusVotes => {
+            let Some(record) = parse_csv_line(body) else {
+                return body.to_vec();
+            };
+            let mut fields: Vec<String> = record.iter().map(str::to_string).collect();
+            fields.swap(2 + from, 2 + to);
+            write_csv_line(&csv::StringRecord::from(fields))
+        }
+        LabelFile::Fer2013Csv | LabelFile::Fer2013Original => {
+            let Some(record) = parse_csv_line(body) else {
+                return body.to_vec();
+            };
+            let mut fields: Vec<String> = record.iter().map(str::to_string).collect();
+            fields[columns.emotion] = to.to_string();
+            write_csv_line(&csv::StringRecord::from(fields))
+        }
+    }
+}
+
+/// Splits `\n` or `\r\n` off a line.
+fn split_line_ending(line: &[u8]) -> (&[u8], &[u8]) {
+    let mut end = line.len();
+    if line[..end].ends_with(b"\n") {
+        end -= 1;
+    }
+    if line[..end].ends_with(b"\r") {
+        end -= 1;
+    }
+    line.split_at(end)
+}
+
+/// Calls `f(line_number, line_with_its_ending)` for each line of a file, streaming.
+fn for_each_line(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).at(path)?);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).at(path)? == 0 {
+            return Ok(());
+        }
+        number += 1;
+        f(number, &line)?;
+    }
+}
+
+/// Writes `path` through a temporary file in the same folder, renamed into place only when
+/// everything was written and flushed, so that a full disk never leaves half a file.
+pub(crate) fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut out = BufWriter::new(File::create(&tmp).at(&tmp)?);
+        body(&mut out)?;
+        let file = out.into_inner().map_err(|e| Error::Io {
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().at(&tmp)?;
+        std::fs::rename(&tmp, path).at(path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(ratio: f64, seed: u64) -> NoiseOptions {
+        NoiseOptions {
+            ratio,
+            seed,
+            record: None,
+            force: false,
+        }
+    }
+
+    fn rafdb_list(n: usize) -> String {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("train_{:05}.jpg {}\n", i + 1, i % 7 + 1));
+        }
+        text.push_str("test_0001.jpg 3\ntest_0002.jpg 4\n");
+        text
+    }
+
+    #[test]
+    fn flips_the_ratio_of_each_class_and_records_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("list_patition_label.txt");
+        std::fs::write(&input, rafdb_list(700)).unwrap();
+        let output = dir.path().join("noisy.txt");
+        let summary = add_label_noise(&input, &output, &options(0.2, 7)).unwrap();
+        assert_eq!(summary.format, LabelFile::RafdbList);
+        assert_eq!(summary.labels, 700);
+        assert_eq!(summary.flipped, 140);
+        assert!(summary.per_class.iter().all(|c| c.labels == 100 && c.flipped == 20));
+
+        let before: Vec<String> = std::fs::read_to_string(&input)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let after: Vec<String> = std::fs::read_to_string(&output)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(before.len(), after.len());
+        let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != after[i]).collect();
+        assert_eq!(changed.len(), 140);
+        // Test lines never change, and a flip always changes the class.
+        assert_eq!(before[700..], after[700..]);
+        let record = std::fs::read_to_string(&summary.record).unwrap();
+        let rows: Vec<&str> = record.lines().skip(1).collect();
+        assert_eq!(rows.len(), 140);
+        for row in rows {
+            let f: Vec<&str> = row.split(',').collect();
+            let line: usize = f[0].parse().unwrap();
+            assert_ne!(f[2], f[3]);
+            assert_eq!(after[line - 1], format!("{} {}", f[1], f[3]));
+            assert_eq!(before[line - 1], format!("{} {}", f[1], f[2]));
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_flips() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("labels.txt");
+        std::fs::write(&input, rafdb_list(140)).unwrap();
+        let a = dir.path().join("a.txt");
+        let b = dir.path().join("b.txt");
+        let c = dir.path().join("c.txt");
+        add_label_noise(&input, &a, &options(0.3, 1)).unwrap();
+        add_label_noise(&input, &b, &options(0.3, 1)).unwrap();
+        add_label_noise(&input, &c, &options(0.3, 2)).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+    }
+
+    #[test]
+    fn ferplus_flips_swap_votes_so_the_majority_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("label.csv");
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&format!("fer{i:07}.png,\"(0, 0, 48, 48)\",7,2,1,0,0,0,0,0,0,0\r\n"));
+        }
+        text.push_str("fer9999999.png,\"(0, 0, 48, 48)\",0,0,0,0,0,0,0,0,0,10\r\n"); // not a face: untouched
+        std::fs::write(&input, &text).unwrap();
+        let output = dir.path().join("out/label.csv");
+        let summary = add_label_noise(&input, &output, &options(0.1, 3)).unwrap();
+        assert_eq!((summary.labels, summary.flipped), (50, 5));
+        let out = std::fs::read_to_string(&output).unwrap();
+        let changed: Vec<&str> = out
+            .lines()
+            .zip(text.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a)
+            .collect();
+        assert_eq!(changed.len(), 5);
+        assert!(out.ends_with("0,10\r\n"), "line endings are kept");
+        for line in changed {
+            let record = parse_csv_line(line.as_bytes()).unwrap();
+            let row = ferplus::parse_record(&record).unwrap();
+            let d = ferplus::process_votes(&row.votes, LabelMode::Majority).unwrap();
+            assert_eq!(d[0], 0.0, "neutral lost its majority in {line}");
+            assert!(line.contains("\"(0, 0, 48, 48)\""), "the box keeps its quotes: {line}");
+        }
+        assert!(dir.path().join("out/label.flips.csv").is_file());
+    }
+
+    #[test]
+    fn fer2013_csv_flips_only_training_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("fer2013.csv");
+        let mut text = String::from("emotion,pixels,Usage\n");
+        for i in 0..20 {
+            text.push_str(&format!(
+                "3,1 2 3,{}\n",
+                if i < 10 { "Training" } else { "PrivateTest" }
+            ));
+        }
+        std::fs::write(&input, &text).unwrap();
+        let output = dir.path().join("noisy.csv");
+        let summary = add_label_noise(&input, &output, &options(0.3, 9)).unwrap();
+        assert_eq!((summary.labels, summary.flipped), (10, 3));
+        let out = std::fs::read_to_string(&output).unwrap();
+        assert!(out.lines().skip(11).all(|l| l.starts_with("3,")));
+        assert_eq!(out.lines().skip(1).take(10).filter(|l| !l.starts_with("3,")).count(), 3);
+    }
+
+    #[test]
+    fn refuses_bad_ratios_overwrites_and_malformed_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("labels.txt");
+        std::fs::write(&input, rafdb_list(14)).unwrap();
+        assert!(add_label_noise(&input, &dir.path().join("o.txt"), &options(1.5, 1)).is_err());
+        let err = add_label_noise(&input, &input, &options(0.1, 1)).unwrap_err();
+        assert!(err.to_string().contains("input file"), "{err}");
+        let existing = dir.path().join("exists.txt");
+        std::fs::write(&existing, "x").unwrap();
+        let err = add_label_noise(&input, &existing, &options(0.1, 1)).unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err}");
+
+        std::fs::write(&input, "train_00001.jpg 3\ntrain_00002.jpg x\n").unwrap();
+        let err = add_label_noise(&input, &dir.path().join("o.txt"), &options(0.5, 1)).unwrap_err();
+        assert!(err.to_string().contains("labels.txt:2"), "{err}");
+        assert!(!dir.path().join("o.txt").exists(), "nothing is written on error");
+    }
+}

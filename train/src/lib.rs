@@ -1,0 +1,13 @@
+//! `scn-train`: everything of the Self-Cure Network that runs at training time: expression
+//! datasets and their label orders, synthetic label noise, and (with burn) the model, losses,
+//! relabeling, training loop and ONNX export.
+//!
+//! The `scn` binary uses this crate behind its default `train` feature; the live runtime builds
+//! without it.
+
+#![deny(missing_docs)]
+
+pub mod data;
+pub mod error;
+
+pub use error::{Error, Result};
