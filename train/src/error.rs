@@ -56,6 +56,40 @@ pub enum Error {
     /// An argument is out of its range.
     #[error("{0}")]
     InvalidArgument(String),
+    /// No usable compute device.
+    #[error("{0}")]
+    Device(String),
+    /// A checkpoint, model or optimizer file could not be written or read.
+    #[error("{}: {reason}", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Pretrained weights do not fit the model.
+    #[error("{}: {reason}", path.display())]
+    Weights {
+        /// The weight file.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("the loss became {value} at epoch {epoch}, step {step}: training stopped; {}", match checkpoint {
+        Some(p) => format!("the last good checkpoint is {}", p.display()),
+        None => "no checkpoint was written yet".to_string(),
+    })]
+    Diverged {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (1-based).
+        step: usize,
+        /// The loss value.
+        value: f32,
+        /// The last checkpoint written.
+        checkpoint: Option<PathBuf>,
+    },
 }
 
 /// Result with this crate's [`Error`].

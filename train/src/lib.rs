@@ -7,7 +7,12 @@
 
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
+pub mod loss;
+pub mod model;
+pub mod relabel;
 
 pub use error::{Error, Result};

@@ -7,11 +7,14 @@
 //! [`Issue`]s: counted and skipped, or an error with [`OpenOptions::strict`]. Problems with the
 //! dataset as a whole (a missing label file, nothing usable) are always errors.
 
+pub mod augment;
+pub mod batch;
 pub mod check;
 pub mod classes;
 mod fer2013;
 mod ferplus;
 mod folder;
+pub mod input;
 pub mod noise;
 mod rafdb;
 

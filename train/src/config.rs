@@ -1,0 +1,258 @@
+//! Training configuration: every setting of a run, stored as JSON next to its checkpoints.
+//! Two presets ship in `train/configs/`: `official` (the official code: Adam 1e-3, weight decay
+//! 1e-4, ExponentialLR 0.9, 70 epochs, batch 64, margin_1 0.07) and `paper` (SGD 0.1 divided by
+//! 10 at epochs 15 and 30, 40 epochs, margin_1 0.15, gamma 0.5). Both relabel from epoch 10 with
+//! margin_2 0.2 in paper mode. Command-line flags override single settings.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::AugmentConfig;
+use crate::data::input::InputConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::loss::LossWeighting;
+use crate::relabel::RelabelConfig;
+
+/// The optimizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum OptimizerSettings {
+    /// Adam with L2 weight decay added to the gradient (PyTorch's `Adam(weight_decay=...)`).
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// L2 penalty.
+        weight_decay: f64,
+        /// Denominator epsilon (PyTorch: 1e-8).
+        epsilon: f64,
+    },
+    /// SGD with momentum (no dampening, as PyTorch) and L2 weight decay.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum.
+        momentum: f64,
+        /// L2 penalty.
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerSettings {
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerSettings::Adam { lr, .. } | OptimizerSettings::Sgd { lr, .. } => *lr,
+        }
+    }
+
+    /// Sets the base learning rate.
+    pub fn set_lr(&mut self, value: f64) {
+        match self {
+            OptimizerSettings::Adam { lr, .. } | OptimizerSettings::Sgd { lr, .. } => *lr = value,
+        }
+    }
+}
+
+/// How the learning rate changes from epoch to epoch (applied after each epoch, as PyTorch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Schedule {
+    /// The same rate every epoch.
+    Constant,
+    /// Multiplied by `gamma` after every epoch (ExponentialLR).
+    Exponential {
+        /// Factor per epoch.
+        gamma: f64,
+    },
+    /// Multiplied by `gamma` after each milestone epoch (MultiStepLR).
+    Step {
+        /// Epochs after which the rate drops.
+        milestones: Vec<usize>,
+        /// Factor per milestone.
+        gamma: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate of `epoch` (1-based) for base rate `lr`.
+    pub fn lr(&self, lr: f64, epoch: usize) -> f64 {
+        let done = epoch.saturating_sub(1);
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Exponential { gamma } => lr * gamma.powi(done as i32),
+            Schedule::Step { milestones, gamma } => {
+                lr * gamma.powi(milestones.iter().filter(|&&m| m <= done).count() as i32)
+            }
+        }
+    }
+}
+
+/// Every setting of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimizer and its base learning rate.
+    pub optimizer: OptimizerSettings,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Network input.
+    pub input: InputConfig,
+    /// Training augmentation (`null`: none).
+    pub augment: Option<AugmentConfig>,
+    /// Backbone width (64: ResNet-18).
+    pub width: usize,
+    /// Dropout before the heads.
+    pub dropout: f64,
+    /// Plain cross-entropy without attention, rank regularization or relabeling.
+    pub baseline: bool,
+    /// Fraction of a batch in the high-importance group.
+    pub beta: f64,
+    /// Rank-regularization margin between the groups' mean attention.
+    pub margin_1: f64,
+    /// How WCE and RR are combined.
+    pub loss_weighting: LossWeighting,
+    /// Relabeling (`null`: off).
+    pub relabel: Option<RelabelConfig>,
+    /// Seed of initialisation, order and augmentation.
+    pub seed: u64,
+}
+
+/// A shipped preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The official code's settings.
+    Official,
+    /// The paper's settings.
+    Paper,
+}
+
+impl Preset {
+    /// Parses `--preset`.
+    pub fn parse(name: &str) -> Option<Preset> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "official" => Some(Preset::Official),
+            "paper" => Some(Preset::Paper),
+            _ => None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// A shipped preset.
+    pub fn preset(preset: Preset) -> TrainConfig {
+        let text = match preset {
+            Preset::Official => include_str!("../configs/official.json"),
+            Preset::Paper => include_str!("../configs/paper.json"),
+        };
+        serde_json::from_str(text).expect("the shipped presets are valid (tested)")
+    }
+
+    /// Reads a JSON config file.
+    pub fn load(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        let config: TrainConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
+            path: path.to_path_buf(),
+            line: Some(e.line() as u64),
+            reason: e.to_string(),
+        })?;
+        config.validate().map_err(|reason| Error::Malformed {
+            path: path.to_path_buf(),
+            line: None,
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks ranges; the message names the setting.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.input.validate()?;
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.batch_size < 2 {
+            return Err("batch_size must be at least 2 (batch norm and the importance groups need two images)".into());
+        }
+        if !(self.optimizer.lr() > 0.0 && self.optimizer.lr().is_finite()) {
+            return Err("the learning rate must be positive".into());
+        }
+        if !(0.0 < self.beta && self.beta < 1.0) {
+            return Err(format!("beta must be between 0 and 1, got {}", self.beta));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.width < 4 {
+            return Err(format!("width must be at least 4, got {}", self.width));
+        }
+        if let Some(r) = &self.relabel
+            && !(0.0..1.0).contains(&r.margin_2)
+        {
+            return Err(format!("margin_2 must be in [0, 1), got {}", r.margin_2));
+        }
+        if let LossWeighting::Paper { gamma } = self.loss_weighting
+            && !(0.0..=1.0).contains(&gamma)
+        {
+            return Err(format!("gamma must be in [0, 1], got {gamma}"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_hold_the_published_settings() {
+        let official = TrainConfig::preset(Preset::Official);
+        assert!(official.validate().is_ok());
+        assert_eq!(
+            official.optimizer,
+            OptimizerSettings::Adam {
+                lr: 1e-3,
+                weight_decay: 1e-4,
+                epsilon: 1e-8
+            }
+        );
+        assert_eq!(
+            (official.epochs, official.batch_size, official.margin_1),
+            (70, 64, 0.07)
+        );
+        let paper = TrainConfig::preset(Preset::Paper);
+        assert!(paper.validate().is_ok());
+        assert_eq!(paper.epochs, 40);
+        assert_eq!(paper.relabel.as_ref().unwrap().start_epoch, 10);
+    }
+
+    #[test]
+    fn schedules_match_pytorch_stepping_after_each_epoch() {
+        let exp = Schedule::Exponential { gamma: 0.9 };
+        assert_eq!(exp.lr(1.0, 1), 1.0);
+        assert!((exp.lr(1.0, 3) - 0.81).abs() < 1e-12);
+        let step = Schedule::Step {
+            milestones: vec![15, 30],
+            gamma: 0.1,
+        };
+        assert_eq!(step.lr(0.1, 15), 0.1);
+        assert!((step.lr(0.1, 16) - 0.01).abs() < 1e-12);
+        assert!((step.lr(0.1, 31) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_config_files_name_the_file_and_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let mut config = TrainConfig::preset(Preset::Official);
+        config.beta = 1.5;
+        std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+        let err = TrainConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("c.json") && err.contains("beta"), "{err}");
+        std::fs::write(&path, "{\"epochs\": 3,\n\"batch_size\": }").unwrap();
+        let err = TrainConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("c.json:2"), "{err}");
+    }
+}

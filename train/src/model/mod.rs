@@ -1,0 +1,7 @@
+//! The model: ResNet-18 and the Self-Cure Network heads.
+
+pub mod resnet;
+pub mod scn;
+
+pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig};
+pub use scn::{Scn, ScnConfig, ScnOutput};

@@ -1,0 +1,89 @@
+//! The Self-Cure Network: a ResNet-18 backbone, a classifier `fc` and the attention head
+//! `alpha = sigmoid(Linear(512, 1))`; the logits are `alpha * fc(features)` (Wang et al., CVPR
+//! 2020, section 3.1, and the official `Res18Feature`). With `baseline` the attention is off and
+//! the logits are `fc(features)`.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use super::resnet::{ResNet, ResNetConfig};
+
+/// Model configuration, saved with every checkpoint and exported model.
+#[derive(Config, Debug, PartialEq)]
+pub struct ScnConfig {
+    /// Number of expression classes.
+    pub num_classes: usize,
+    /// The backbone.
+    #[config(default = "ResNetConfig::new()")]
+    pub backbone: ResNetConfig,
+    /// Dropout on the features before both heads (official default 0).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Plain classifier without the attention weight (the `--baseline` comparison).
+    #[config(default = false)]
+    pub baseline: bool,
+}
+
+impl ScnConfig {
+    /// Builds the model.
+    pub fn init(&self, device: &Device) -> Scn {
+        let features = self.backbone.feature_size();
+        Scn {
+            backbone: self.backbone.init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            fc: LinearConfig::new(features, self.num_classes).init(device),
+            alpha: LinearConfig::new(features, 1).init(device),
+            baseline: self.baseline,
+        }
+    }
+}
+
+/// What the model computes for a batch.
+#[derive(Debug, Clone)]
+pub struct ScnOutput {
+    /// `alpha * fc(x)` (SCN) or `fc(x)` (baseline): `[B, C]`.
+    pub logits: Tensor<2>,
+    /// The attention weight per image, in (0, 1): `[B, 1]` (all ones for the baseline).
+    pub alpha: Tensor<2>,
+}
+
+/// The Self-Cure Network.
+#[derive(Module, Debug)]
+pub struct Scn {
+    /// ResNet-18 features.
+    pub backbone: ResNet,
+    /// Dropout before the heads.
+    pub dropout: Dropout,
+    /// Classifier.
+    pub fc: Linear,
+    /// Attention (importance) head, before its sigmoid.
+    pub alpha: Linear,
+    /// Attention off.
+    #[module(skip)]
+    pub baseline: bool,
+}
+
+impl Scn {
+    /// `[B, C_in, H, W]` normalised images -> logits and attention weights.
+    pub fn forward(&self, images: Tensor<4>) -> ScnOutput {
+        let features = self.dropout.forward(self.backbone.forward(images)); // [B, F]
+        let scores = self.fc.forward(features.clone()); // [B, C]
+        if self.baseline {
+            let [batch, _] = scores.dims();
+            let alpha = Tensor::ones([batch, 1], &scores.device());
+            return ScnOutput { logits: scores, alpha };
+        }
+        let alpha = sigmoid(self.alpha.forward(features)); // [B, 1]
+        ScnOutput {
+            logits: scores * alpha.clone(),
+            alpha,
+        }
+    }
+
+    /// The forward pass for export: logits and alpha as a pair (what ONNX's two outputs hold).
+    pub fn forward_pair(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let out = self.forward(images);
+        (out.logits, out.alpha)
+    }
+}

@@ -1,0 +1,160 @@
+//! SCN's relabeling (Wang et al., CVPR 2020, section 3.3): from `start_epoch` on, a sample whose
+//! most probable class beats the probability of its given label by more than `margin_2` gets
+//! that class as its new label, kept for later epochs in the [`LabelTable`].
+//!
+//! `paper` mode relabels only samples of the batch's low-importance group (the paper);
+//! `official` mode any sample of the batch (the official code, issues #33 and #83 there).
+
+use serde::{Deserialize, Serialize};
+
+/// Which samples may be relabeled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelabelMode {
+    /// Only the low-importance group of each batch (the paper).
+    #[default]
+    Paper,
+    /// Every sample of the batch (the official code).
+    Official,
+}
+
+/// Relabeling settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelabelConfig {
+    /// First epoch (1-based) that relabels (official: 10).
+    pub start_epoch: usize,
+    /// Probability margin (official: 0.2).
+    pub margin_2: f64,
+    /// Which samples are candidates.
+    pub mode: RelabelMode,
+}
+
+impl Default for RelabelConfig {
+    fn default() -> Self {
+        RelabelConfig {
+            start_epoch: 10,
+            margin_2: 0.2,
+            mode: RelabelMode::Paper,
+        }
+    }
+}
+
+/// For each sample of a batch, the new label if it is to be relabeled.
+///
+/// `probs` holds the softmax of the alpha-scaled logits, row-major `[B, C]`; `labels` the
+/// current labels; `candidates` which samples may change (the low group in paper mode).
+pub fn decide(
+    probs: &[f32],
+    num_classes: usize,
+    labels: &[usize],
+    candidates: &[bool],
+    margin_2: f64,
+) -> Vec<Option<usize>> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| {
+            if !candidates[i] {
+                return None;
+            }
+            let row = &probs[i * num_classes..(i + 1) * num_classes];
+            let (best, p_max) = row
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::MIN), |acc, (c, p)| if p > acc.1 { (c, p) } else { acc });
+            let p_given = row.get(label).copied().unwrap_or(0.0);
+            (f64::from(p_max - p_given) > margin_2 && best != label).then_some(best)
+        })
+        .collect()
+}
+
+/// The current label of every training sample, persisted across epochs and in checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelTable {
+    /// The labels as read from the dataset.
+    pub original: Vec<usize>,
+    /// The labels in use (original unless relabeled).
+    pub current: Vec<usize>,
+}
+
+impl LabelTable {
+    /// A table with every label as given.
+    pub fn new(labels: Vec<usize>) -> LabelTable {
+        LabelTable {
+            current: labels.clone(),
+            original: labels,
+        }
+    }
+
+    /// Applies a batch's decisions for the samples at `indices`; returns how many changed.
+    pub fn apply(&mut self, indices: &[usize], decisions: &[Option<usize>]) -> usize {
+        let mut changed = 0;
+        for (&index, decision) in indices.iter().zip(decisions) {
+            if let Some(new) = *decision
+                && self.current[index] != new
+            {
+                self.current[index] = new;
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Samples whose current label differs from the original one.
+    pub fn relabeled(&self) -> usize {
+        self.original.iter().zip(&self.current).filter(|(a, b)| a != b).count()
+    }
+
+    /// Given the clean labels of the samples whose labels were corrupted (index, clean class),
+    /// how many now carry their clean label again.
+    pub fn restored(&self, flipped: &[(usize, usize)]) -> usize {
+        flipped
+            .iter()
+            .filter(|&&(index, clean)| self.current.get(index) == Some(&clean))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relabels_only_beyond_the_margin_and_only_candidates() {
+        // Three samples, three classes.
+        let probs = [
+            0.70, 0.20, 0.10, // label 1: 0.70 - 0.20 = 0.50 > 0.2 -> class 0
+            0.45, 0.30, 0.25, // label 1: 0.45 - 0.30 = 0.15 -> keep
+            0.10, 0.10, 0.80, // label 2: already the best -> keep
+        ];
+        let labels = [1, 1, 2];
+        assert_eq!(decide(&probs, 3, &labels, &[true; 3], 0.2), vec![Some(0), None, None]);
+        // Paper mode: the first sample is in the high group, so it is not a candidate.
+        assert_eq!(
+            decide(&probs, 3, &labels, &[false, true, true], 0.2),
+            vec![None, None, None]
+        );
+        // A smaller margin relabels the second one too.
+        assert_eq!(
+            decide(&probs, 3, &labels, &[true; 3], 0.1),
+            vec![Some(0), Some(0), None]
+        );
+    }
+
+    #[test]
+    fn the_table_keeps_relabels_and_counts_restored_labels() {
+        let mut table = LabelTable::new(vec![0, 1, 2, 3]);
+        // Samples 1 and 3 were flipped from clean labels 0 and 2.
+        let flipped = [(1, 0), (3, 2)];
+        assert_eq!(table.apply(&[3, 1], &[Some(2), None]), 1);
+        assert_eq!(
+            table.apply(&[3], &[Some(2)]),
+            0,
+            "relabeling to the same class is no change"
+        );
+        assert_eq!(table.current, vec![0, 1, 2, 2]);
+        assert_eq!(table.relabeled(), 1);
+        assert_eq!(table.restored(&flipped), 1);
+    }
+}
