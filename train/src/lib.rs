@@ -7,12 +7,17 @@
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+mod fsutil;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod relabel;
+pub mod trainer;
+pub mod weights;
 
 pub use error::{Error, Result};

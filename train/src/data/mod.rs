@@ -17,6 +17,7 @@ mod folder;
 pub mod input;
 pub mod noise;
 mod rafdb;
+pub mod synthetic;
 
 use std::collections::BTreeMap;
 use std::fmt;

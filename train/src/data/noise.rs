@@ -4,7 +4,7 @@
 //! the original (`--train-labels`); a record lists every flip so that relabeling can be scored.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
@@ -15,6 +15,7 @@ use super::classes::ClassList;
 use super::ferplus::{self, LabelMode};
 use super::rafdb;
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_atomically;
 
 /// The label-file formats that can be made noisy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -262,6 +263,51 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
     })
 }
 
+/// One line of a flip record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flip {
+    /// Line of the label file.
+    pub line: u64,
+    /// The image (file name, or `line N` for fer2013.csv rows).
+    pub image: String,
+    /// The clean class name.
+    pub original_class: String,
+    /// The class it was flipped to.
+    pub noisy_class: String,
+}
+
+/// Reads a flip record written by [`add_label_noise`].
+pub fn read_record(path: &Path) -> Result<Vec<Flip>> {
+    let text = crate::data::read_text(path)?;
+    let mut lines = text.lines();
+    if lines.next().map(str::trim) != Some("line,image,original_label,noisy_label,original_class,noisy_class") {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            line: Some(1),
+            reason: "not a flip record of `scn data noise`".into(),
+        });
+    }
+    let mut flips = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let parsed = (f.len() == 6).then(|| f[0].parse::<u64>().ok()).flatten();
+        let Some(number) = parsed else {
+            return Err(Error::Malformed {
+                path: path.to_path_buf(),
+                line: Some(i as u64 + 2),
+                reason: "expected 6 fields".into(),
+            });
+        };
+        flips.push(Flip {
+            line: number,
+            image: f[1].to_string(),
+            original_class: f[4].to_string(),
+            noisy_class: f[5].to_string(),
+        });
+    }
+    Ok(flips)
+}
+
 /// How a class index is written in the file (RAF-DB counts from 1).
 fn label_value(format: LabelFile, class: usize) -> usize {
     match format {
@@ -343,7 +389,7 @@ fn training_label(
             }
             let image = match columns.name {
                 Some(i) => record.get(i).unwrap_or_default().to_string(),
-                None => format!("row {}", number - 2),
+                None => format!("line {number}"),
             };
             Ok(Some(Candidate {
                 line: number,
@@ -408,35 +454,6 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Re
     }
 }
 
-/// Writes `path` through a temporary file in the same folder, renamed into place only when
-/// everything was written and flushed, so that a full disk never leaves half a file.
-pub(crate) fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).at(&dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut out = BufWriter::new(File::create(&tmp).at(&tmp)?);
-        body(&mut out)?;
-        let file = out.into_inner().map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +503,7 @@ mod tests {
         assert_eq!(changed.len(), 140);
         // Test lines never change, and a flip always changes the class.
         assert_eq!(before[700..], after[700..]);
+        assert_eq!(read_record(&summary.record).unwrap().len(), 140);
         let record = std::fs::read_to_string(&summary.record).unwrap();
         let rows: Vec<&str> = record.lines().skip(1).collect();
         assert_eq!(rows.len(), 140);

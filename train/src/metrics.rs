@@ -1,0 +1,192 @@
+//! What training measures each epoch: loss parts, accuracy overall and per class, the confusion
+//! matrix, the attention weights' statistics, relabeling, speed. One [`EpochMetrics`] per epoch
+//! goes to `metrics.jsonl` and to the plots.
+
+use serde::{Deserialize, Serialize};
+
+/// Bins of the attention-weight histogram over [0, 1].
+pub const ALPHA_BINS: usize = 20;
+
+/// A confusion matrix: `counts[true][predicted]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// Counts, rows are true classes.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Confusion {
+    /// An empty matrix for `n` classes.
+    pub fn new(n: usize) -> Confusion {
+        Confusion {
+            counts: vec![vec![0; n]; n],
+        }
+    }
+
+    /// Counts one prediction.
+    pub fn add(&mut self, truth: usize, predicted: usize) {
+        if let Some(row) = self.counts.get_mut(truth)
+            && let Some(cell) = row.get_mut(predicted)
+        {
+            *cell += 1;
+        }
+    }
+
+    /// Samples counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    /// Fraction correct (0 when empty).
+    pub fn accuracy(&self) -> f64 {
+        let correct: u64 = (0..self.counts.len()).map(|i| self.counts[i][i]).sum();
+        ratio(correct, self.total())
+    }
+
+    /// Recall of each class (`None` for a class without samples).
+    pub fn per_class(&self) -> Vec<Option<f64>> {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let n: u64 = row.iter().sum();
+                (n > 0).then(|| ratio(row[i], n))
+            })
+            .collect()
+    }
+
+    /// Mean of the per-class recalls (balanced accuracy).
+    pub fn mean_class_accuracy(&self) -> f64 {
+        let present: Vec<f64> = self.per_class().into_iter().flatten().collect();
+        if present.is_empty() {
+            0.0
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Index of the largest value of a row (first on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc })
+        .0
+}
+
+/// The `q`-th percentiles (0..=100) of `values`, by linear interpolation between sorted values.
+pub fn percentiles(values: &[f32], qs: impl IntoIterator<Item = f64>) -> Vec<f32> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    qs.into_iter()
+        .map(|q| {
+            if sorted.is_empty() {
+                return f32::NAN;
+            }
+            let pos = (q / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let t = (pos - lo as f64) as f32;
+            sorted[lo] * (1.0 - t) + sorted[hi] * t
+        })
+        .collect()
+}
+
+/// Counts of values in [`ALPHA_BINS`] equal bins over [0, 1].
+pub fn histogram(values: &[f32]) -> Vec<u64> {
+    let mut bins = vec![0; ALPHA_BINS];
+    for &v in values {
+        let b = ((v.clamp(0.0, 1.0) * ALPHA_BINS as f32) as usize).min(ALPHA_BINS - 1);
+        bins[b] += 1;
+    }
+    bins
+}
+
+/// Evaluation of a model on a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Images evaluated.
+    pub images: usize,
+    /// Mean cross-entropy of the logits against the labels.
+    pub loss: f64,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Mean per-class recall.
+    pub mean_class_accuracy: f64,
+    /// Per-class recall (null for absent classes).
+    pub per_class: Vec<Option<f64>>,
+    /// Confusion matrix.
+    pub confusion: Confusion,
+    /// Percentiles 0, 1, ..., 100 of the attention weight over the split (calibration).
+    pub alpha_percentiles: Vec<f32>,
+}
+
+/// Everything measured in one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean total training loss.
+    pub loss: f64,
+    /// Mean weighted cross-entropy.
+    pub wce: f64,
+    /// Mean rank-regularization loss.
+    pub rr: f64,
+    /// Training accuracy against the labels in use.
+    pub train_accuracy: f64,
+    /// Mean attention weight of the high-importance groups.
+    pub alpha_high: f64,
+    /// Mean attention weight of the low-importance groups.
+    pub alpha_low: f64,
+    /// Histogram of the training attention weights ([`ALPHA_BINS`] bins over [0, 1]).
+    pub alpha_histogram: Vec<u64>,
+    /// Labels changed in this epoch.
+    pub relabeled: usize,
+    /// Labels differing from the dataset's after this epoch.
+    pub relabeled_total: usize,
+    /// With a noise record: flipped labels that carry their clean label again.
+    pub noise_restored: Option<usize>,
+    /// With a noise record: how many labels were flipped.
+    pub noise_flipped: Option<usize>,
+    /// Training images that could not be decoded (skipped).
+    pub skipped_images: usize,
+    /// Training images per second.
+    pub images_per_second: f64,
+    /// Seconds for training and validation.
+    pub seconds: f64,
+    /// Validation results.
+    pub validation: Option<Evaluation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confusion_accuracy_and_recalls() {
+        let mut c = Confusion::new(3);
+        for (t, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (2, 0)] {
+            c.add(t, p);
+        }
+        c.add(5, 0); // ignored
+        assert_eq!(c.total(), 5);
+        assert!((c.accuracy() - 0.6).abs() < 1e-12);
+        assert_eq!(c.per_class(), vec![Some(2.0 / 3.0), Some(1.0), Some(0.0)]);
+        assert!((c.mean_class_accuracy() - (2.0 / 3.0 + 1.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn percentiles_interpolate_and_histograms_bin() {
+        let v = [0.0f32, 1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentiles(&v, [0.0, 50.0, 100.0, 12.5]), vec![0.0, 2.0, 4.0, 0.5]);
+        let h = histogram(&[0.0, 0.04, 0.05, 0.999, 1.0, 1.5]);
+        assert_eq!(h[0], 2);
+        assert_eq!(h[1], 1);
+        assert_eq!(h[ALPHA_BINS - 1], 3);
+        assert_eq!(argmax(&[0.1, 0.7, 0.7]), 1);
+    }
+}

@@ -1,0 +1,715 @@
+//! The SCN training loop (a custom loop: relabeling changes the label table between steps, which
+//! burn's `Learner` has no place for).
+//!
+//! Each step: forward, split the batch by attention weight, weighted cross-entropy plus rank
+//! regularization, relabeling decisions (from `relabel.start_epoch` on), backward, optimizer
+//! step. Each epoch: validation, metrics, an atomic checkpoint, the best model. A run resumes
+//! from its last checkpoint exactly: the data order and augmentation derive from (seed, epoch,
+//! sample), the learning rate from the epoch, and the checkpoint holds model, optimizer state
+//! and label table.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::checkpoint::{self, Best, RunState};
+use crate::config::{OptimizerSettings, TrainConfig};
+use crate::data::augment::AugmentConfig;
+use crate::data::batch::{self, Augmentation};
+use crate::data::input::InputConfig;
+use crate::data::noise;
+use crate::data::{Dataset, Expression, LabelMode, OpenOptions, Sample, Split};
+use crate::device::{self, DeviceChoice};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::loss::{self, ImportanceGroups, Targets};
+use crate::metrics::{self, Confusion, EpochMetrics, Evaluation};
+use crate::model::Scn;
+use crate::relabel::{self, LabelTable, RelabelMode};
+
+/// Where the data comes from.
+#[derive(Debug, Clone)]
+pub struct DataSettings {
+    /// Dataset folder or file.
+    pub path: PathBuf,
+    /// How to read it.
+    pub open: OpenOptions,
+    /// Split to validate on (default: valid, else test).
+    pub val_split: Option<Split>,
+}
+
+/// A training run.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The data.
+    pub data: DataSettings,
+    /// The settings (ignored on resume, where the checkpoint's are used).
+    pub config: TrainConfig,
+    /// Output folder: checkpoints, metrics, plots.
+    pub out: PathBuf,
+    /// Where to train.
+    pub device: DeviceChoice,
+    /// Continue from the last checkpoint in `out`.
+    pub resume: bool,
+    /// Start over in an `out` that holds an earlier run.
+    pub force: bool,
+    /// With `resume`: raise the number of epochs to this.
+    pub resume_epochs: Option<usize>,
+    /// Pretrained backbone weights to start from.
+    pub pretrained: Option<crate::weights::Pretrained>,
+    /// A flip record of `scn data noise`: report how many flipped labels relabeling restores.
+    pub noise_record: Option<PathBuf>,
+    /// Stop each epoch after this many steps (smoke tests and benchmarks).
+    pub max_steps: Option<usize>,
+}
+
+/// Facts about a run, given to the observer when it starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Device description.
+    pub device: String,
+    /// Dataset description.
+    pub dataset: String,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Training images.
+    pub train_images: usize,
+    /// Validation split and its images.
+    pub validation: Option<(Split, usize)>,
+    /// First epoch to run (after a resume, the one after the checkpoint).
+    pub start_epoch: usize,
+    /// Last epoch.
+    pub epochs: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Model parameters.
+    pub parameters: usize,
+}
+
+/// Receives progress (the binary draws progress bars from it).
+pub trait Observer {
+    /// The run starts.
+    fn started(&mut self, _info: &RunInfo) {}
+    /// An epoch starts.
+    fn epoch_started(&mut self, _epoch: usize, _steps: usize) {}
+    /// A step finished with this loss.
+    fn step(&mut self, _step: usize, _loss: f32) {}
+    /// Validation of `images` starts.
+    fn validating(&mut self, _images: usize) {}
+    /// An epoch finished and was saved.
+    fn epoch_finished(&mut self, _metrics: &EpochMetrics, _checkpoint: &Path, _is_best: bool) {}
+}
+
+/// An observer that only logs.
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn epoch_finished(&mut self, m: &EpochMetrics, _checkpoint: &Path, is_best: bool) {
+        let val = m
+            .validation
+            .as_ref()
+            .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v.accuracy));
+        log::info!(
+            "epoch {}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%, val {val}{}, relabeled {}",
+            m.epoch,
+            m.loss,
+            m.wce,
+            m.rr,
+            100.0 * m.train_accuracy,
+            if is_best { " (best)" } else { "" },
+            m.relabeled
+        );
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// All epochs ran.
+    Finished,
+    /// Stopped by the stop flag; the last checkpoint is the last completed epoch.
+    Interrupted,
+}
+
+/// The result of [`train`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Epochs completed (in total, over resumes).
+    pub epochs_done: usize,
+    /// The best epoch.
+    pub best: Option<Best>,
+    /// The last epoch's metrics.
+    pub last: Option<EpochMetrics>,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The final label table (for tests and reports).
+    #[serde(skip)]
+    pub labels: LabelTable,
+}
+
+/// Files of an output folder that mark an earlier run.
+const RUN_MARKERS: [&str; 3] = ["config.json", "checkpoints", "best"];
+
+fn build_optimizer(settings: &OptimizerSettings) -> ModuleOptimizer {
+    match settings {
+        OptimizerSettings::Adam {
+            weight_decay, epsilon, ..
+        } => AdamConfig::new()
+            .with_epsilon(*epsilon as f32)
+            .with_weight_decay((*weight_decay > 0.0).then(|| WeightDecayConfig::new(*weight_decay as f32)))
+            .init(),
+        OptimizerSettings::Sgd {
+            momentum, weight_decay, ..
+        } => SgdConfig::new()
+            .with_momentum(
+                (*momentum > 0.0).then(|| MomentumConfig::new().with_momentum(*momentum).with_dampening(0.0)),
+            )
+            .with_weight_decay((*weight_decay > 0.0).then(|| WeightDecayConfig::new(*weight_decay as f32)))
+            .init(),
+    }
+}
+
+/// Picks the validation split.
+fn validation_split(dataset: &Dataset, wanted: Option<Split>) -> Result<Option<Split>> {
+    match wanted {
+        Some(split) => match dataset.split(split) {
+            Some(s) if !s.samples.is_empty() => Ok(Some(split)),
+            _ => Err(Error::InvalidArgument(format!(
+                "the dataset has no {split} split to validate on"
+            ))),
+        },
+        None => {
+            if dataset.split(Split::Valid).is_some_and(|s| !s.samples.is_empty()) {
+                Ok(Some(Split::Valid))
+            } else if dataset.split(Split::Test).is_some_and(|s| !s.samples.is_empty()) {
+                log::warn!(
+                    "the dataset has no validation split: validating (and picking the best epoch) on its test split"
+                );
+                Ok(Some(Split::Test))
+            } else {
+                log::warn!("the dataset has no validation or test split: no validation");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A key that identifies a sample's image across a label file and the dataset.
+fn sample_key(sample: &Sample) -> String {
+    match &sample.image {
+        crate::data::ImageRef::File(path) => image_key(&path.file_name().unwrap_or_default().to_string_lossy()),
+        crate::data::ImageRef::Stored { .. } => {
+            let location = sample.image.location();
+            format!("line {}", location.rsplit(':').next().unwrap_or_default())
+        }
+    }
+}
+
+fn image_key(name: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.strip_suffix("_aligned").unwrap_or(stem).to_string()
+}
+
+/// The flipped training samples of a noise record: (index, clean class).
+fn flipped_samples(record: &Path, samples: &[Sample], classes: &crate::data::ClassList) -> Result<Vec<(usize, usize)>> {
+    let flips = noise::read_record(record)?;
+    let by_key: HashMap<String, usize> = samples.iter().map(|s| (sample_key(s), s.index)).collect();
+    let mut out = Vec::new();
+    let mut missing = 0;
+    for flip in flips {
+        let key = if flip.image.starts_with("line ") {
+            flip.image.clone()
+        } else {
+            image_key(&flip.image)
+        };
+        let clean = Expression::parse(&flip.original_class).and_then(|e| classes.index_of(e));
+        match (by_key.get(&key), clean) {
+            (Some(&index), Some(clean)) => out.push((index, clean)),
+            _ => missing += 1,
+        }
+    }
+    if missing > 0 {
+        log::warn!(
+            "{}: {missing} flipped labels do not match a training sample",
+            record.display()
+        );
+    }
+    Ok(out)
+}
+
+/// The labels (and soft targets) of a batch.
+fn batch_targets(
+    indices: &[usize],
+    samples: &[Sample],
+    table: &LabelTable,
+    mode: LabelMode,
+    seed: u64,
+    epoch: usize,
+    num_classes: usize,
+    device: &Device,
+) -> (Vec<usize>, Targets) {
+    let mut hard = Vec::with_capacity(indices.len());
+    let mut soft: Vec<f32> = Vec::new();
+    for &i in indices {
+        let relabeled = table.current[i] != table.original[i];
+        let dist = samples[i].label.distribution.as_ref().filter(|_| !relabeled);
+        let label = match (mode, dist) {
+            (LabelMode::Probability, Some(d)) => {
+                // Probabilistic label drawing: one class from the vote distribution per epoch.
+                let mut rng = ChaCha8Rng::seed_from_u64(batch::mix(seed ^ 0x5C4, epoch as u64, i as u64));
+                let u: f32 = rng.random();
+                let mut acc = 0.0;
+                d.iter()
+                    .position(|&p| {
+                        acc += p;
+                        u < acc
+                    })
+                    .unwrap_or(table.current[i])
+            }
+            _ => table.current[i],
+        };
+        hard.push(label);
+        if mode == LabelMode::Crossentropy {
+            match dist {
+                Some(d) => soft.extend_from_slice(d),
+                None => soft.extend((0..num_classes).map(|c| if c == label { 1.0 } else { 0.0 })),
+            }
+        }
+    }
+    let targets = if mode == LabelMode::Crossentropy {
+        Targets::Soft(Tensor::from_data(
+            TensorData::new(soft, [indices.len(), num_classes]),
+            device,
+        ))
+    } else {
+        let ints: Vec<i64> = hard.iter().map(|&c| c as i64).collect();
+        Targets::Hard(Tensor::from_data(TensorData::new(ints, [indices.len()]), device))
+    };
+    (hard, targets)
+}
+
+fn tensor_values(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+/// Evaluates `model` (in validation mode) on `samples`.
+pub fn evaluate(
+    model: &Scn,
+    samples: &[Sample],
+    input: &InputConfig,
+    batch_size: usize,
+    num_classes: usize,
+    device: &Device,
+) -> Evaluation {
+    let mut confusion = Confusion::new(num_classes);
+    let mut alphas = Vec::with_capacity(samples.len());
+    let mut loss_sum = 0.0;
+    let order: Vec<usize> = (0..samples.len()).collect();
+    for chunk in order.chunks(batch_size.max(1)) {
+        let b = batch::load(samples, chunk, input, None);
+        for (index, reason) in &b.failed {
+            log::warn!("skipping validation image {index}: {reason}");
+        }
+        if b.indices.is_empty() {
+            continue;
+        }
+        let n = b.indices.len();
+        let images = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), device);
+        let out = model.forward(images);
+        let logits = tensor_values(out.logits);
+        alphas.extend(tensor_values(out.alpha));
+        for (row, &index) in b.indices.iter().enumerate() {
+            let r = &logits[row * num_classes..(row + 1) * num_classes];
+            let truth = samples[index].label.class;
+            confusion.add(truth, metrics::argmax(r));
+            let max = r.iter().copied().fold(f32::MIN, f32::max);
+            let log_sum = r.iter().map(|v| (v - max).exp()).sum::<f32>().ln() + max;
+            loss_sum += f64::from(log_sum - r[truth.min(num_classes - 1)]);
+        }
+        let _ = n;
+    }
+    let images = confusion.total() as usize;
+    Evaluation {
+        images,
+        loss: if images > 0 { loss_sum / images as f64 } else { 0.0 },
+        accuracy: confusion.accuracy(),
+        mean_class_accuracy: confusion.mean_class_accuracy(),
+        per_class: confusion.per_class(),
+        alpha_percentiles: metrics::percentiles(&alphas, (0..=100).map(f64::from)),
+        confusion,
+    }
+}
+
+/// Refuses to overwrite an earlier run unless asked to.
+fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
+    let earlier = RUN_MARKERS.iter().any(|m| out.join(m).exists());
+    if earlier && !resume && !force {
+        return Err(Error::InvalidArgument(format!(
+            "{} holds an earlier run: --resume continues it, --force starts over",
+            out.display()
+        )));
+    }
+    if force && !resume {
+        for m in RUN_MARKERS.iter().chain(&["metrics.jsonl"]) {
+            let p = out.join(m);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).at(&p)?;
+            } else if p.is_file() {
+                std::fs::remove_file(&p).at(&p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `metrics.jsonl` from the history.
+fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::new();
+    for m in history {
+        text.push_str(&serde_json::to_string(m).unwrap_or_default());
+        text.push('\n');
+    }
+    fsutil::write_bytes(&out.join("metrics.jsonl"), text.as_bytes())
+}
+
+/// Trains SCN. `stop` ends the run after the current step (the last checkpoint is kept).
+pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<TrainSummary> {
+    let out = options.out.clone();
+    check_output(&out, options.resume, options.force)?;
+    let resume_from = if options.resume {
+        let latest = checkpoint::latest(&out)?;
+        if latest.is_none() {
+            return Err(Error::Missing {
+                path: checkpoint::checkpoints_dir(&out),
+                what: "a checkpoint to resume from".into(),
+            });
+        }
+        latest
+    } else {
+        None
+    };
+    let mut resumed_state = match &resume_from {
+        Some(dir) => Some(checkpoint::read_state(dir)?),
+        None => None,
+    };
+    let mut config = match &resumed_state {
+        Some(state) => state.config.clone(),
+        None => options.config.clone(),
+    };
+    if let Some(epochs) = options.resume_epochs {
+        config.epochs = config.epochs.max(epochs);
+    }
+    config.validate().map_err(Error::InvalidArgument)?;
+
+    let dataset = Dataset::open(&options.data.path, &options.data.open)?;
+    if !dataset.issues.is_empty() {
+        log::warn!(
+            "{} problem(s) in the dataset; those items are skipped (`scn data check` lists them), e.g. {}",
+            dataset.issues.len(),
+            dataset.issues[0]
+        );
+    }
+    let train = dataset
+        .split(Split::Train)
+        .filter(|s| !s.samples.is_empty())
+        .ok_or_else(|| Error::Empty {
+            path: options.data.path.clone(),
+            what: "training images".into(),
+        })?;
+    let samples = &train.samples;
+    let num_classes = dataset.classes.len();
+    let class_names: Vec<String> = dataset.classes.names().iter().map(|s| s.to_string()).collect();
+    let val_split = validation_split(&dataset, options.data.val_split)?;
+    let val_samples: &[Sample] = val_split.and_then(|s| dataset.split(s)).map_or(&[], |s| &s.samples);
+
+    if let Some(state) = &resumed_state {
+        if state.classes != class_names || state.train_samples != samples.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint was trained on {} images of {} classes ({}), this dataset has {} of {}: resume with the same data",
+                state.train_samples,
+                state.classes.len(),
+                state.dataset,
+                samples.len(),
+                num_classes
+            )));
+        }
+    }
+
+    let selected = device::select(options.device)?;
+    let device = selected.device.clone();
+    let ad_device = device.clone().autodiff();
+    device.seed(config.seed);
+    let model_config = checkpoint::model_config(&config, num_classes);
+    let mut model: Scn = model_config.init(&ad_device);
+    let parameters = model.num_params();
+    // Model, two Adam moments, times (two kept checkpoints + one being written + best).
+    let needed = parameters as u64 * 4 * 3 * 4 + (64 << 20);
+    fsutil::ensure_writable(&out, needed)?;
+
+    let mut optimizer = build_optimizer(&config.optimizer);
+    let mut state = match (resumed_state.take(), &resume_from) {
+        (Some(mut state), Some(dir)) => {
+            model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
+            optimizer = checkpoint::load_optimizer(optimizer, dir)?;
+            state.config = config.clone();
+            log::info!("resuming from {} (epoch {} done)", dir.display(), state.epoch);
+            state
+        }
+        _ => {
+            if let Some(pretrained) = &options.pretrained {
+                let (loaded, report) = crate::weights::load_pretrained(model, pretrained, &ad_device)?;
+                model = loaded;
+                log::info!("{}", report.summary());
+            }
+            let labels = LabelTable::new(samples.iter().map(|s| s.label.class).collect());
+            RunState {
+                format_version: checkpoint::FORMAT_VERSION,
+                epoch: 0,
+                config: config.clone(),
+                classes: class_names.clone(),
+                dataset: format!("{} at {}", dataset.description, dataset.root.display()),
+                train_samples: samples.len(),
+                labels,
+                history: Vec::new(),
+                best: None,
+                device: selected.description.clone(),
+            }
+        }
+    };
+    let config_json = serde_json::to_vec_pretty(&config).unwrap_or_default();
+    fsutil::write_bytes(&out.join("config.json"), &config_json)?;
+
+    let flipped = match &options.noise_record {
+        Some(record) => Some(flipped_samples(record, samples, &dataset.classes)?),
+        None => None,
+    };
+    let order_len = samples.len();
+    let steps_full = batch::batches(&(0..order_len).collect::<Vec<_>>(), config.batch_size).len();
+    let steps = options.max_steps.map_or(steps_full, |m| m.min(steps_full));
+    observer.started(&RunInfo {
+        device: selected.description.clone(),
+        dataset: state.dataset.clone(),
+        classes: class_names.clone(),
+        train_images: samples.len(),
+        validation: val_split.map(|s| (s, val_samples.len())),
+        start_epoch: state.epoch + 1,
+        epochs: config.epochs,
+        steps,
+        parameters,
+    });
+
+    let label_mode = options.data.open.label_mode;
+    let augment: Option<AugmentConfig> = config.augment.clone();
+    let mut last_checkpoint: Option<PathBuf> = resume_from.clone();
+    let mut outcome = Outcome::Finished;
+    let base_lr = config.optimizer.lr();
+    for epoch in state.epoch + 1..=config.epochs {
+        let started = Instant::now();
+        let lr = config.schedule.lr(base_lr, epoch);
+        device.seed(batch::mix(config.seed, epoch as u64, 0));
+        let order = batch::epoch_order(order_len, config.seed, epoch);
+        let batch_list: Vec<&[usize]> = batch::batches(&order, config.batch_size)
+            .into_iter()
+            .take(steps)
+            .collect();
+        observer.epoch_started(epoch, batch_list.len());
+        let relabel_now = (!config.baseline)
+            .then_some(config.relabel.as_ref())
+            .flatten()
+            .filter(|r| epoch >= r.start_epoch);
+
+        let mut sums = (0.0f64, 0.0f64, 0.0f64); // loss, wce, rr, weighted by images
+        let (mut seen, mut correct, mut skipped, mut relabeled) = (0usize, 0usize, 0usize, 0usize);
+        let (mut high_sum, mut high_n, mut low_sum, mut low_n) = (0.0f64, 0usize, 0.0f64, 0usize);
+        let mut alphas: Vec<f32> = Vec::with_capacity(order_len);
+        let aug = augment.as_ref().map(|config_aug| Augmentation {
+            config: config_aug,
+            seed: config.seed,
+            epoch,
+        });
+        let mut interrupted = false;
+
+        let trained = std::thread::scope(|scope| -> Result<Scn> {
+            let mut model = model;
+            // Decode the next batches while the current one trains.
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let lists = batch_list.clone();
+            let input = &config.input;
+            scope.spawn(move || {
+                for list in lists {
+                    if tx.send(batch::load(samples, list, input, aug)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (step, b) in rx.iter().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    interrupted = true;
+                    break;
+                }
+                for (index, reason) in &b.failed {
+                    if options.data.open.strict {
+                        return Err(Error::Strict(crate::data::Issue {
+                            kind: crate::data::IssueKind::CorruptImage,
+                            location: reason.clone(),
+                            detail: format!("training image {index} does not decode"),
+                        }));
+                    }
+                    log::warn!("skipping training image: {reason}");
+                }
+                skipped += b.failed.len();
+                let n = b.indices.len();
+                if n < 2 {
+                    continue;
+                }
+                let images = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &ad_device);
+                let (labels, targets) = batch_targets(
+                    &b.indices,
+                    samples,
+                    &state.labels,
+                    label_mode,
+                    config.seed,
+                    epoch,
+                    num_classes,
+                    &ad_device,
+                );
+                let output = model.forward(images);
+                let alpha_values = tensor_values(output.alpha.clone().detach());
+                let groups = ImportanceGroups::split(&alpha_values, config.beta);
+                let wce = loss::cross_entropy(output.logits.clone(), &targets);
+                let rr = if config.baseline {
+                    Tensor::zeros([1], &ad_device)
+                } else {
+                    loss::rank_regularization(output.alpha.clone(), &groups, config.margin_1)
+                };
+                let total = loss::combine(wce.clone(), rr.clone(), config.loss_weighting);
+                let loss_value = total.clone().into_scalar::<f32>();
+                if !loss_value.is_finite() {
+                    return Err(Error::Diverged {
+                        epoch,
+                        step: step + 1,
+                        value: loss_value,
+                        checkpoint: last_checkpoint.clone(),
+                    });
+                }
+                let logits = output.logits.clone().detach();
+                let probs = tensor_values(softmax(logits, 1));
+                for (row, &label) in labels.iter().enumerate() {
+                    if metrics::argmax(&probs[row * num_classes..(row + 1) * num_classes]) == label {
+                        correct += 1;
+                    }
+                }
+                if let Some(r) = relabel_now {
+                    let candidates = match r.mode {
+                        RelabelMode::Paper => groups.low_mask(n),
+                        RelabelMode::Official => vec![true; n],
+                    };
+                    let current: Vec<usize> = b.indices.iter().map(|&i| state.labels.current[i]).collect();
+                    let decisions = relabel::decide(&probs, num_classes, &current, &candidates, r.margin_2);
+                    relabeled += state.labels.apply(&b.indices, &decisions);
+                }
+                let grads = GradientsParams::from_grads(total.backward(), &model);
+                model = optimizer.step(lr, model, grads);
+
+                let w = n as f64;
+                sums.0 += f64::from(loss_value) * w;
+                sums.1 += f64::from(wce.into_scalar::<f32>()) * w;
+                sums.2 += f64::from(rr.into_scalar::<f32>()) * w;
+                seen += n;
+                if !groups.low.is_empty() {
+                    high_sum += groups.high.iter().map(|&i| f64::from(alpha_values[i])).sum::<f64>();
+                    high_n += groups.high.len();
+                    low_sum += groups.low.iter().map(|&i| f64::from(alpha_values[i])).sum::<f64>();
+                    low_n += groups.low.len();
+                }
+                alphas.extend_from_slice(&alpha_values);
+                observer.step(step + 1, loss_value);
+            }
+            Ok(model)
+        });
+        model = trained?;
+        if interrupted {
+            outcome = Outcome::Interrupted;
+            break;
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        observer.validating(val_samples.len());
+        let validation = (!val_samples.is_empty()).then(|| {
+            evaluate(
+                &model.valid(),
+                val_samples,
+                &config.input,
+                config.batch_size.max(64),
+                num_classes,
+                &device,
+            )
+        });
+        let mean = |s: f64| if seen > 0 { s / seen as f64 } else { 0.0 };
+        let metrics = EpochMetrics {
+            epoch,
+            lr,
+            loss: mean(sums.0),
+            wce: mean(sums.1),
+            rr: mean(sums.2),
+            train_accuracy: if seen > 0 { correct as f64 / seen as f64 } else { 0.0 },
+            alpha_high: if high_n > 0 { high_sum / high_n as f64 } else { 0.0 },
+            alpha_low: if low_n > 0 { low_sum / low_n as f64 } else { 0.0 },
+            alpha_histogram: metrics::histogram(&alphas),
+            relabeled,
+            relabeled_total: state.labels.relabeled(),
+            noise_restored: flipped.as_ref().map(|f| state.labels.restored(f)),
+            noise_flipped: flipped.as_ref().map(Vec::len),
+            skipped_images: skipped,
+            images_per_second: if train_seconds > 0.0 {
+                seen as f64 / train_seconds
+            } else {
+                0.0
+            },
+            seconds: started.elapsed().as_secs_f64(),
+            validation,
+        };
+        state.epoch = epoch;
+        let accuracy = metrics.validation.as_ref().map(|v| v.accuracy);
+        let is_best = match (accuracy, &state.best) {
+            (Some(acc), Some(best)) => acc > best.accuracy,
+            (Some(_), None) => true,
+            (None, _) => true,
+        };
+        if is_best {
+            state.best = Some(Best {
+                epoch,
+                accuracy: accuracy.unwrap_or(metrics.train_accuracy),
+            });
+        }
+        state.history.push(metrics.clone());
+        let dir = checkpoint::save(&out, &model, &optimizer, &state)?;
+        if is_best {
+            checkpoint::save_best(&out, &model, &state)?;
+        }
+        write_metrics(&out, &state.history)?;
+        last_checkpoint = Some(dir.clone());
+        observer.epoch_finished(&metrics, &dir, is_best);
+    }
+    Ok(TrainSummary {
+        outcome,
+        epochs_done: state.epoch,
+        best: state.best.clone(),
+        last: state.history.last().cloned(),
+        out,
+        labels: state.labels,
+    })
+}

@@ -1,0 +1,252 @@
+//! Training end to end on generated data, on the CPU (flex): metrics and checkpoints are
+//! written, a resumed run matches an uninterrupted one, relabeling cures label noise.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use scn_train::config::{OptimizerSettings, Preset, Schedule, TrainConfig};
+use scn_train::data::OpenOptions;
+use scn_train::data::input::InputConfig;
+use scn_train::data::synthetic::{self, SyntheticSpec};
+use scn_train::device::DeviceChoice;
+use scn_train::trainer::{self, DataSettings, LogObserver, TrainOptions};
+
+/// burn's random generator (weight initialisation) is global to the process: runs that must be
+/// reproducible take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn small_config(epochs: usize) -> TrainConfig {
+    let mut c = TrainConfig::preset(Preset::Official);
+    c.epochs = epochs;
+    c.batch_size = 16;
+    c.input = InputConfig::grey(32);
+    c.width = 8;
+    c.optimizer = OptimizerSettings::Adam {
+        lr: 2e-3,
+        weight_decay: 1e-4,
+        epsilon: 1e-8,
+    };
+    c.schedule = Schedule::Constant;
+    c
+}
+
+fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
+    TrainOptions {
+        data: DataSettings {
+            path: data.to_path_buf(),
+            open: OpenOptions::default(),
+            val_split: None,
+        },
+        config,
+        out: out.to_path_buf(),
+        device: DeviceChoice::Flex,
+        resume: false,
+        force: false,
+        resume_epochs: None,
+        pretrained: None,
+        noise_record: None,
+        max_steps: None,
+    }
+}
+
+#[test]
+fn a_short_run_writes_metrics_and_checkpoints() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 4,
+        train_per_class: 16,
+        test_per_class: 4,
+        size: 32,
+        noise: 0.0,
+        seed: 3,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = dir.path().join("run");
+    let stop = AtomicBool::new(false);
+    let t = std::time::Instant::now();
+    let summary = trainer::train(&options(&data, &out, small_config(2)), &mut LogObserver, &stop).unwrap();
+    eprintln!("2 epochs: {:?}", t.elapsed());
+    assert_eq!(summary.epochs_done, 2);
+    assert!(out.join("checkpoints/epoch-0002/model.bpk").is_file());
+    assert!(out.join("best/model.bpk").is_file());
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+    let last = summary.last.unwrap();
+    assert!(last.loss.is_finite() && last.validation.is_some());
+}
+
+/// Prints each epoch (visible with --nocapture).
+struct Print;
+
+impl trainer::Observer for Print {
+    fn epoch_finished(&mut self, m: &scn_train::metrics::EpochMetrics, _: &Path, _: bool) {
+        let v = m.validation.as_ref().map_or(0.0, |v| v.accuracy);
+        eprintln!(
+            "epoch {:2} loss {:.3} wce {:.3} rr {:.3} train {:.3} val {:.3} alpha hi {:.3} lo {:.3} relabeled {} total {} restored {:?}",
+            m.epoch,
+            m.loss,
+            m.wce,
+            m.rr,
+            m.train_accuracy,
+            v,
+            m.alpha_high,
+            m.alpha_low,
+            m.relabeled,
+            m.relabeled_total,
+            m.noise_restored
+        );
+    }
+}
+
+/// Sets the stop flag once an epoch is done, as Ctrl-C would.
+struct StopAfter<'a> {
+    epoch: usize,
+    stop: &'a AtomicBool,
+}
+
+impl trainer::Observer for StopAfter<'_> {
+    fn epoch_finished(&mut self, m: &scn_train::metrics::EpochMetrics, _: &Path, _: bool) {
+        if m.epoch == self.epoch {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_resumed_run_ends_in_the_same_state_as_an_uninterrupted_one() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 4,
+        train_per_class: 24,
+        test_per_class: 4,
+        size: 32,
+        noise: 0.3,
+        seed: 5,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let mut config = small_config(4);
+    config.relabel.as_mut().unwrap().start_epoch = 2;
+    config.relabel.as_mut().unwrap().mode = scn_train::relabel::RelabelMode::Official;
+
+    let straight = dir.path().join("straight");
+    let never = AtomicBool::new(false);
+    let a = trainer::train(&options(&data, &straight, config.clone()), &mut LogObserver, &never).unwrap();
+
+    let interrupted = dir.path().join("interrupted");
+    let stop = AtomicBool::new(false);
+    let first = trainer::train(
+        &options(&data, &interrupted, config.clone()),
+        &mut StopAfter { epoch: 2, stop: &stop },
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(first.outcome, trainer::Outcome::Interrupted);
+    assert_eq!(first.epochs_done, 2);
+    let mut again = options(&data, &interrupted, config);
+    again.resume = true;
+    let b = trainer::train(&again, &mut LogObserver, &never).unwrap();
+    assert_eq!(b.epochs_done, 4);
+
+    assert_eq!(a.labels, b.labels, "same label table");
+    assert!(a.labels.relabeled() > 0, "relabeling was exercised");
+    let (ma, mb) = (a.last.unwrap(), b.last.unwrap());
+    assert_eq!(ma.loss, mb.loss, "same last-epoch loss");
+    assert_eq!(
+        ma.validation.as_ref().unwrap().confusion,
+        mb.validation.as_ref().unwrap().confusion
+    );
+    // Validation loss and attention percentiles are functions of every weight: equal to the bit.
+    let (va, vb) = (ma.validation.unwrap(), mb.validation.unwrap());
+    assert_eq!(va.loss, vb.loss);
+    assert_eq!(va.alpha_percentiles, vb.alpha_percentiles);
+}
+
+#[test]
+fn an_earlier_run_is_not_overwritten_without_force() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 8,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 1,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = dir.path().join("run");
+    let stop = AtomicBool::new(false);
+    trainer::train(&options(&data, &out, small_config(1)), &mut LogObserver, &stop).unwrap();
+    let err = trainer::train(&options(&data, &out, small_config(1)), &mut LogObserver, &stop).unwrap_err();
+    assert!(
+        err.to_string().contains("--resume") && err.to_string().contains("--force"),
+        "{err}"
+    );
+    let mut forced = options(&data, &out, small_config(1));
+    forced.force = true;
+    assert!(trainer::train(&forced, &mut LogObserver, &stop).is_ok());
+    // Resuming a finished run with more epochs continues it.
+    let mut more = options(&data, &out, small_config(1));
+    more.resume = true;
+    more.resume_epochs = Some(2);
+    assert_eq!(trainer::train(&more, &mut LogObserver, &stop).unwrap().epochs_done, 2);
+}
+
+#[test]
+fn relabeling_cures_label_noise() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 4,
+        train_per_class: 120,
+        test_per_class: 40,
+        size: 32,
+        noise: 0.4,
+        seed: 11,
+    };
+    let mislabeled = synthetic::generate(&data, &spec).unwrap();
+    let record = dir.path().join("flips.csv");
+    synthetic::write_flip_record(&record, &mislabeled).unwrap();
+    let stop = AtomicBool::new(false);
+
+    let mut config = small_config(14);
+    config.batch_size = 32;
+    config.schedule = Schedule::Exponential { gamma: 0.8 };
+    config.relabel.as_mut().unwrap().start_epoch = 5;
+    let mut scn = options(&data, &dir.path().join("scn"), config.clone());
+    scn.noise_record = Some(record.clone());
+    let t = std::time::Instant::now();
+    let cured = trainer::train(&scn, &mut Print, &stop).unwrap();
+    eprintln!("scn: {:?}", t.elapsed());
+
+    config.baseline = true;
+    let mut base = options(&data, &dir.path().join("baseline"), config);
+    base.noise_record = Some(record);
+    let baseline = trainer::train(&base, &mut Print, &stop).unwrap();
+
+    let last = cured.last.unwrap();
+    let (restored, flipped) = (last.noise_restored.unwrap(), last.noise_flipped.unwrap());
+    let scn_acc = last.validation.unwrap().accuracy;
+    let base_last = baseline.last.unwrap();
+    let base_acc = base_last.validation.unwrap().accuracy;
+    eprintln!("restored {restored}/{flipped}; clean test accuracy: SCN {scn_acc:.3}, baseline {base_acc:.3}");
+    assert_eq!(base_last.noise_restored, Some(0), "the baseline never relabels");
+    assert!(
+        restored * 2 > flipped,
+        "relabeling restored only {restored} of {flipped} flipped labels"
+    );
+    assert!(
+        scn_acc > base_acc,
+        "SCN {scn_acc} does not beat the baseline {base_acc}"
+    );
+}
