@@ -29,6 +29,105 @@ pub enum Command {
     #[cfg(feature = "train")]
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train SCN (or the --baseline) on a dataset, on a GPU through wgpu or on the CPU (flex).
+    #[cfg(feature = "train")]
+    Train(Box<TrainArgs>),
+}
+
+/// `scn train`
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Output folder: checkpoints, best model, metrics.jsonl, curves.png, confusion.png.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint (its settings are kept; --epochs can
+    /// raise the total).
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over in an --out that holds an earlier run.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// auto (a real GPU if there is one, else CPU), wgpu, or flex (CPU).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Settings to start from: official (the official code) or paper.
+    #[arg(long, default_value = "official")]
+    pub preset: String,
+    /// A JSON config file instead of a preset (see train/configs/).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub config: Option<PathBuf>,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Base learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Input side in pixels (224 as the paper; 48-64 for FER2013-size images).
+    #[arg(long)]
+    pub input_size: Option<u32>,
+    /// Input channels: 1 (grey, mean/std 0.5) or 3 (RGB, ImageNet mean/std).
+    #[arg(long)]
+    pub channels: Option<u32>,
+    /// Backbone width: 64 is ResNet-18; 32 or 16 make smaller, faster models.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Dropout before the heads.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Plain cross-entropy: no attention, rank regularization or relabeling.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Relabel candidates: paper (low-importance group) or official (whole batch).
+    #[arg(long)]
+    pub relabel_mode: Option<String>,
+    /// First epoch that relabels.
+    #[arg(long)]
+    pub relabel_epoch: Option<usize>,
+    /// Switch relabeling off.
+    #[arg(long)]
+    pub no_relabel: bool,
+    /// Fraction of each batch in the high-importance group.
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Rank-regularization margin.
+    #[arg(long)]
+    pub margin_1: Option<f64>,
+    /// Relabeling margin.
+    #[arg(long)]
+    pub margin_2: Option<f64>,
+    /// Combine losses as the paper, gamma * RR + (1 - gamma) * WCE, instead of WCE + RR.
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// No augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Split to validate on and pick the best epoch by [default: valid, else test].
+    #[arg(long)]
+    pub val_split: Option<String>,
+    /// Pretrained backbone: torchvision ResNet-18 (.pth/.pt/.safetensors), the SCN authors'
+    /// MS-Celeb checkpoint, or an official SCN checkpoint.
+    #[arg(long, value_name = "FILE")]
+    pub pretrained: Option<PathBuf>,
+    /// Accept pretrained weights that lack some backbone parameters.
+    #[arg(long, requires = "pretrained")]
+    pub allow_partial: bool,
+    /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling
+    /// restored.
+    #[arg(long, value_name = "FILE")]
+    pub noise_record: Option<PathBuf>,
+    /// Stop each epoch after N steps (smoke tests, timing).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<usize>,
 }
 
 /// `scn data ...`

@@ -6,5 +6,8 @@
 
 #![deny(missing_docs)]
 
+pub mod draw;
+pub mod plot;
+
 #[cfg(feature = "train")]
 pub use scn_train as train;

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "train")]
 mod data;
+#[cfg(feature = "train")]
+mod train;
 
 use std::process::ExitCode;
 
@@ -13,5 +15,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         #[cfg(feature = "train")]
         Command::Data(command) => data::run(command),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(*args),
     }
 }

@@ -108,6 +108,7 @@ fn apply(model: &mut Scn, path: &Path, filter: &str) -> Result<ApplyResult> {
             .remap(remapper())
             .with_regex(filter)
             .map_indices_contiguous(false)
+            .validate(false)
             .allow_partial(true);
         return model.load_from(&mut store).map_err(|e| fail(&e));
     }
@@ -172,9 +173,11 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
             .map(|(p, _)| p.clone())
             .filter(|p| p.starts_with("backbone."))
             .collect(),
+        // File tensors nothing matched, and those the backbone filter left out (the classifier).
         unused: result
             .unused
             .iter()
+            .chain(&result.skipped)
             .filter(|p| !p.ends_with("num_batches_tracked"))
             .cloned()
             .collect(),

@@ -250,3 +250,104 @@ fn relabeling_cures_label_noise() {
         "SCN {scn_acc} does not beat the baseline {base_acc}"
     );
 }
+
+/// The GPU code path, on whatever wgpu adapter exists (in CI: Mesa's lavapipe, a software
+/// Vulkan driver from `mesa-vulkan-drivers`). Two steps of a tiny model, checked against flex.
+#[test]
+fn two_steps_on_wgpu() {
+    let _serial = serial();
+    let found = scn_train::device::adapters();
+    assert!(
+        !found.is_empty(),
+        "no Vulkan adapter: install mesa-vulkan-drivers (see .ci/setup)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 4,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 2,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let mut config = small_config(1);
+    config.batch_size = 4;
+    config.width = 4;
+    let mut run = options(&data, &dir.path().join("wgpu"), config.clone());
+    run.device = DeviceChoice::Wgpu;
+    run.max_steps = Some(2);
+    let stop = AtomicBool::new(false);
+    let t = std::time::Instant::now();
+    let gpu = trainer::train(&run, &mut LogObserver, &stop).unwrap();
+    eprintln!("wgpu ({}): {:?}", found[0], t.elapsed());
+    let mut cpu_run = options(&data, &dir.path().join("flex"), config);
+    cpu_run.max_steps = Some(2);
+    let cpu = trainer::train(&cpu_run, &mut LogObserver, &stop).unwrap();
+    let (g, c) = (gpu.last.unwrap(), cpu.last.unwrap());
+    assert!(g.loss.is_finite() && c.loss.is_finite());
+    assert!(dir.path().join("wgpu/checkpoints/epoch-0001/model.bpk").is_file());
+
+    // The same weights give the same outputs on both backends.
+    use burn::prelude::*;
+    use scn_train::model::{ResNetConfig, ScnConfig};
+    let flex = Device::flex();
+    let model = ScnConfig::new(3)
+        .with_backbone(ResNetConfig::new().with_in_channels(1).with_width(4))
+        .init(&flex)
+        .valid();
+    let x = Tensor::<4>::random([2, 1, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &flex);
+    let on_flex = model.forward(x.clone());
+    let gpu = Device::wgpu(DeviceKind::DefaultDevice);
+    let on_gpu = model.to_device(&gpu).forward(x.to_device(&gpu));
+    let (a, b) = (
+        on_flex.logits.into_data().try_to_vec::<f32>().unwrap(),
+        on_gpu.logits.into_data().try_to_vec::<f32>().unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-4, "flex {a:?} vs wgpu {b:?}");
+    }
+}
+
+#[test]
+fn a_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 16,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 4,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = dir.path().join("run");
+    let stop = AtomicBool::new(false);
+    trainer::train(&options(&data, &out, small_config(1)), &mut LogObserver, &stop).unwrap();
+    // Continue with an input scale that overflows to infinity: the loss turns NaN at once.
+    let state_path = out.join("checkpoints/epoch-0001/state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["config"]["input"]["std"] = serde_json::json!([1e-40]);
+    std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
+    let mut resume = options(&data, &out, small_config(1));
+    resume.resume = true;
+    resume.resume_epochs = Some(2);
+    let err = trainer::train(&resume, &mut LogObserver, &stop).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, scn_train::Error::Diverged { epoch: 2, step: 1, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("the last good checkpoint is") && text.contains("epoch-0001"),
+        "{text}"
+    );
+    assert!(out.join("checkpoints/epoch-0001/model.bpk").is_file());
+    assert!(
+        !out.join("checkpoints/epoch-0002").exists(),
+        "nothing is saved from a diverged epoch"
+    );
+}

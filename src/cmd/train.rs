@@ -1,0 +1,344 @@
+//! `scn train`: builds the run's settings from a preset or config file and the flags, trains
+//! with progress bars, draws the curves and confusion matrix after every epoch, and stops
+//! cleanly on Ctrl-C (the last checkpoint is kept; `--resume` continues).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use scn::plot::{self, Panel, Series};
+use scn::train::config::{Preset, TrainConfig};
+use scn::train::data::Split;
+use scn::train::data::input::InputConfig;
+use scn::train::device::DeviceChoice;
+use scn::train::loss::LossWeighting;
+use scn::train::metrics::EpochMetrics;
+use scn::train::relabel::{RelabelConfig, RelabelMode};
+use scn::train::trainer::{self, DataSettings, Observer, Outcome, RunInfo, TrainOptions};
+use scn::train::weights::Pretrained;
+
+use crate::cli::TrainArgs;
+use crate::cmd::data::open_options;
+
+/// Applies the flags to a base configuration.
+pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match &args.config {
+        Some(path) => TrainConfig::load(path)?,
+        None => TrainConfig::preset(
+            Preset::parse(&args.preset)
+                .ok_or_else(|| anyhow!("unknown --preset '{}' (official, paper)", args.preset))?,
+        ),
+    };
+    if let Some(v) = args.epochs {
+        c.epochs = v;
+    }
+    if let Some(v) = args.batch_size {
+        c.batch_size = v;
+    }
+    if let Some(v) = args.lr {
+        c.optimizer.set_lr(v);
+    }
+    let size = args.input_size.unwrap_or(c.input.size);
+    match args.channels {
+        Some(1) => c.input = InputConfig::grey(size),
+        Some(3) => c.input = InputConfig::rgb(size),
+        Some(other) => bail!("--channels must be 1 or 3, got {other}"),
+        None => c.input.size = size,
+    }
+    if let Some(v) = args.width {
+        c.width = v;
+    }
+    if let Some(v) = args.dropout {
+        c.dropout = v;
+    }
+    c.baseline |= args.baseline;
+    if args.no_relabel {
+        c.relabel = None;
+    } else if args.relabel_mode.is_some() || args.relabel_epoch.is_some() || args.margin_2.is_some() {
+        let r = c.relabel.get_or_insert_with(RelabelConfig::default);
+        if let Some(mode) = &args.relabel_mode {
+            r.mode = match mode.as_str() {
+                "paper" => RelabelMode::Paper,
+                "official" => RelabelMode::Official,
+                other => bail!("unknown --relabel-mode '{other}' (paper, official)"),
+            };
+        }
+        if let Some(v) = args.relabel_epoch {
+            r.start_epoch = v;
+        }
+        if let Some(v) = args.margin_2 {
+            r.margin_2 = v;
+        }
+    }
+    if let Some(v) = args.beta {
+        c.beta = v;
+    }
+    if let Some(v) = args.margin_1 {
+        c.margin_1 = v;
+    }
+    if let Some(gamma) = args.gamma {
+        c.loss_weighting = LossWeighting::Paper { gamma };
+    }
+    if args.no_augment {
+        c.augment = None;
+    }
+    if let Some(v) = args.seed {
+        c.seed = v;
+    }
+    c.validate().map_err(|e| anyhow!("invalid settings: {e}"))?;
+    Ok(c)
+}
+
+/// Progress bars and plots.
+struct Cli {
+    out: PathBuf,
+    bar: Option<ProgressBar>,
+    classes: Vec<String>,
+    history: Vec<EpochMetrics>,
+    epochs: usize,
+    loss_ema: Option<f32>,
+}
+
+impl Observer for Cli {
+    fn started(&mut self, info: &RunInfo) {
+        self.classes = info.classes.clone();
+        self.epochs = info.epochs;
+        log::info!(
+            "training on {}: {} ({} training images{}), {:.1} M parameters, epochs {}..={}",
+            info.device,
+            info.dataset,
+            info.train_images,
+            info.validation
+                .map_or(String::new(), |(s, n)| format!(", validating on {n} {s} images")),
+            info.parameters as f64 / 1e6,
+            info.start_epoch,
+            info.epochs
+        );
+    }
+
+    fn epoch_started(&mut self, epoch: usize, steps: usize) {
+        let bar = ProgressBar::new(steps as u64).with_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} {bar:30} {pos}/{len} steps, {msg} [{elapsed_precise} < {eta_precise}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(format!("{epoch}/{}", self.epochs));
+        self.loss_ema = None;
+        self.bar = Some(bar);
+    }
+
+    fn step(&mut self, _step: usize, loss: f32) {
+        let ema = self.loss_ema.map_or(loss, |e| 0.9 * e + 0.1 * loss);
+        self.loss_ema = Some(ema);
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("loss {ema:.4}"));
+            bar.inc(1);
+        }
+    }
+
+    fn validating(&mut self, images: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("validating on {images} images"));
+        }
+    }
+
+    fn epoch_finished(&mut self, m: &EpochMetrics, checkpoint: &Path, is_best: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let val = m
+            .validation
+            .as_ref()
+            .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v.accuracy));
+        let noise = match (m.noise_restored, m.noise_flipped) {
+            (Some(r), Some(f)) => format!(", {r}/{f} flipped labels restored"),
+            _ => String::new(),
+        };
+        log::info!(
+            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%, val {val}{}, alpha {:.3}/{:.3}, relabeled {} ({} total{noise}), {:.0} img/s",
+            m.epoch,
+            self.epochs,
+            m.loss,
+            m.wce,
+            m.rr,
+            100.0 * m.train_accuracy,
+            if is_best { " (best)" } else { "" },
+            m.alpha_high,
+            m.alpha_low,
+            m.relabeled,
+            m.relabeled_total,
+            m.images_per_second
+        );
+        log::debug!("checkpoint {}", checkpoint.display());
+        self.history.push(m.clone());
+        if let Err(e) = write_plots(&self.out, &self.history, &self.classes) {
+            log::warn!("could not write the plots in {}: {e:#}", self.out.display());
+        }
+    }
+}
+
+/// Draws `curves.png` (loss, accuracy, attention, relabeling) and `confusion.png` (the last
+/// validation).
+pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> Result<()> {
+    let series = |name: &str, f: &dyn Fn(&EpochMetrics) -> Option<f64>| Series {
+        name: name.into(),
+        points: history
+            .iter()
+            .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
+            .collect(),
+    };
+    let mut panels = vec![
+        Panel {
+            title: "Training loss".into(),
+            series: vec![
+                series("total", &|m| Some(m.loss)),
+                series("WCE", &|m| Some(m.wce)),
+                series("RR", &|m| Some(m.rr)),
+            ],
+            y_range: None,
+        },
+        Panel {
+            title: "Accuracy (%)".into(),
+            series: vec![
+                series("train", &|m| Some(100.0 * m.train_accuracy)),
+                series("validation", &|m| m.validation.as_ref().map(|v| 100.0 * v.accuracy)),
+                series("val. mean class", &|m| {
+                    m.validation.as_ref().map(|v| 100.0 * v.mean_class_accuracy)
+                }),
+            ],
+            y_range: None,
+        },
+        Panel {
+            title: "Attention weight alpha (mean)".into(),
+            series: vec![
+                series("high group", &|m| Some(m.alpha_high)),
+                series("low group", &|m| Some(m.alpha_low)),
+            ],
+            y_range: Some((0.0, 1.0)),
+        },
+    ];
+    let mut relabel = vec![
+        series("relabeled (epoch)", &|m| Some(m.relabeled as f64)),
+        series("relabeled (total)", &|m| Some(m.relabeled_total as f64)),
+    ];
+    if history.iter().any(|m| m.noise_restored.is_some()) {
+        relabel.push(series("flipped restored", &|m| m.noise_restored.map(|v| v as f64)));
+    }
+    panels.push(Panel {
+        title: "Relabeling".into(),
+        series: relabel,
+        y_range: None,
+    });
+    plot::panels(&panels, 2)
+        .save_png(&out.join("curves.png"))
+        .with_context(|| format!("writing {}", out.join("curves.png").display()))?;
+    if let Some(v) = history
+        .iter()
+        .rev()
+        .find_map(|m| m.validation.as_ref().map(|v| (m.epoch, v)))
+    {
+        let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+        let title = format!(
+            "Validation, epoch {}: {:.2}% ({} images)",
+            v.0,
+            100.0 * v.1.accuracy,
+            v.1.images
+        );
+        plot::confusion_matrix(&v.1.confusion.counts, &names, &title)
+            .save_png(&out.join("confusion.png"))
+            .with_context(|| format!("writing {}", out.join("confusion.png").display()))?;
+    }
+    Ok(())
+}
+
+/// Runs `scn train`.
+pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let config = build_config(&args)?;
+    let device = DeviceChoice::parse(&args.device)
+        .ok_or_else(|| anyhow!("unknown --device '{}' (auto, wgpu, flex)", args.device))?;
+    let val_split = match &args.val_split {
+        Some(name) => Some(Split::parse(name).ok_or_else(|| anyhow!("unknown --val-split '{name}' (valid, test)"))?),
+        None => None,
+    };
+    let options = TrainOptions {
+        data: DataSettings {
+            path: args.dataset.data.clone(),
+            open: open_options(&args.dataset)?,
+            val_split,
+        },
+        config,
+        out: args.out.clone(),
+        device,
+        resume: args.resume,
+        force: args.force,
+        resume_epochs: args.resume.then_some(args.epochs).flatten(),
+        pretrained: args.pretrained.clone().map(|path| Pretrained {
+            path,
+            allow_partial: args.allow_partial,
+        }),
+        noise_record: args.noise_record.clone(),
+        max_steps: args.max_steps,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let (stop, presses) = (Arc::clone(&stop), Arc::clone(&presses));
+        let handler = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                eprintln!("\nstopping after this step; the last checkpoint is kept (Ctrl-C again to quit at once)");
+                stop.store(true, Ordering::SeqCst);
+            } else {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = handler {
+            log::warn!("Ctrl-C will not stop training cleanly: {e}");
+        }
+    }
+    let mut observer = Cli {
+        out: args.out.clone(),
+        bar: None,
+        classes: Vec::new(),
+        history: Vec::new(),
+        epochs: 0,
+        loss_ema: None,
+    };
+    if args.resume
+        && let Ok(Some(dir)) = scn::train::checkpoint::latest(&args.out)
+        && let Ok(state) = scn::train::checkpoint::read_state(&dir)
+    {
+        observer.history = state.history;
+    }
+    let summary = trainer::train(&options, &mut observer, &stop)
+        .with_context(|| format!("training into {} failed", args.out.display()))?;
+    if let Some(bar) = observer.bar.take() {
+        bar.finish_and_clear();
+    }
+    let best = summary.best.as_ref().map_or("no validation".to_string(), |b| {
+        format!("best epoch {} with {:.2}%", b.epoch, 100.0 * b.accuracy)
+    });
+    match summary.outcome {
+        Outcome::Finished => {
+            println!(
+                "trained {} epochs into {}: {best}; best model in {}",
+                summary.epochs_done,
+                summary.out.display(),
+                summary.out.join("best").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted => {
+            println!(
+                "interrupted after {} complete epochs ({best}); continue with: scn train ... --out {} --resume",
+                summary.epochs_done,
+                summary.out.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `scn train` end to end: the binary trains on a generated dataset, writes checkpoints,
+//! metrics and plots, refuses to overwrite a run, and resumes one.
+#![cfg(feature = "train")]
+
+use std::process::{Command, Output};
+
+use scn::train::data::synthetic::{self, SyntheticSpec};
+
+fn scn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scn"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the scn binary runs")
+}
+
+#[test]
+fn trains_resumes_and_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 12,
+        test_per_class: 4,
+        size: 32,
+        noise: 0.0,
+        seed: 9,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = dir.path().join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--device",
+        "flex",
+        "--input-size",
+        "32",
+        "--channels",
+        "1",
+        "--width",
+        "4",
+        "--batch-size",
+        "8",
+    ];
+    let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
+    args.extend(common);
+    let first = scn(&args);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("trained 1 epochs"), "{stdout}");
+    for file in [
+        "curves.png",
+        "confusion.png",
+        "metrics.jsonl",
+        "config.json",
+        "best/model.bpk",
+        "checkpoints/epoch-0001/state.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+    let curves = image::open(out.join("curves.png")).unwrap();
+    assert!(curves.width() > 500);
+
+    let again = scn(&args);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume continues it"));
+
+    let resumed = scn(&["train", d, "-o", o, "--resume", "--epochs", "2", "--device", "flex"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+}
+
+#[test]
+fn bad_settings_are_reported_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--channels", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--channels must be 1 or 3"));
+    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--device", "tpu"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown --device 'tpu'"));
+}
