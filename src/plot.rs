@@ -254,7 +254,7 @@ mod tests {
         );
         assert_eq!((c.width, c.height), (2 * PANEL_W, PANEL_H));
         assert!(
-            c.pixels.iter().any(|&p| p == 0x0072B2),
+            c.pixels.contains(&0x0072B2),
             "the line is drawn in the first palette colour"
         );
         let m = confusion_matrix(&[vec![8, 2], vec![1, 9]], &["happiness", "sadness"], "test");
