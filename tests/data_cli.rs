@@ -4,19 +4,9 @@
 #![cfg(feature = "train")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn scn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scn"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the scn binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{scn, text};
 
 fn png(path: &Path, seed: u8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

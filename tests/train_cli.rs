@@ -2,17 +2,11 @@
 //! metrics and plots, refuses to overwrite a run, and resumes one.
 #![cfg(feature = "train")]
 
-use std::process::{Command, Output};
+mod common;
+
+use common::scn;
 
 use scn::train::data::synthetic::{self, SyntheticSpec};
-
-fn scn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scn"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the scn binary runs")
-}
 
 #[test]
 fn trains_resumes_and_draws() {

@@ -173,23 +173,12 @@ fn read_pixel_csv(main: &Path, train_override: Option<&Path>, issues: &mut Issue
         let (mut reader, cols) = open_csv(&file, &["emotion", "pixels", "Usage"])?;
         let mut record = csv::ByteRecord::new();
         loop {
-            let line = reader.position().line();
+            let line = match super::next_record(&mut reader, &mut record, &file, issues)? {
+                super::Next::Record(line) => line,
+                super::Next::Skipped => continue,
+                super::Next::End => break,
+            };
             let location = format!("{}:{line}", file.display());
-            match reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                    return Err(Error::Malformed {
-                        path: file.clone(),
-                        line: Some(line),
-                        reason: e.to_string(),
-                    });
-                }
-                Err(e) => {
-                    issues.report(IssueKind::MalformedLine, location, e.to_string())?;
-                    continue;
-                }
-            }
             let field = |i: usize| record.get(cols[i]).map(|b| String::from_utf8_lossy(b).into_owned());
             let (Some(emotion), Some(usage)) = (field(0), field(2)) else {
                 issues.report(
@@ -255,23 +244,12 @@ fn read_original_labels(root: &Path, train_override: Option<&Path>, issues: &mut
         let mut record = csv::StringRecord::new();
         let mut seen = HashSet::new();
         loop {
-            let line = reader.position().line();
+            let line = match super::next_record(&mut reader, &mut record, &file, issues)? {
+                super::Next::Record(line) => line,
+                super::Next::Skipped => continue,
+                super::Next::End => break,
+            };
             let location = format!("{}:{line}", file.display());
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                    return Err(Error::Malformed {
-                        path: file.clone(),
-                        line: Some(line),
-                        reason: e.to_string(),
-                    });
-                }
-                Err(e) => {
-                    issues.report(IssueKind::MalformedLine, location, e.to_string())?;
-                    continue;
-                }
-            }
             let (Some(usage), Some(name), Some(emotion)) =
                 (record.get(cols[0]), record.get(cols[1]), record.get(cols[2]))
             else {

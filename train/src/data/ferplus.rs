@@ -225,23 +225,12 @@ fn read_split(labels: &Path, dir: &Path, split: Split, mode: LabelMode, issues: 
     let mut record = csv::StringRecord::new();
     let mut reader = csv_reader(labels)?;
     loop {
-        let line = reader.position().line();
+        let line = match super::next_record(&mut reader, &mut record, labels, issues)? {
+            super::Next::Record(line) => line,
+            super::Next::Skipped => continue,
+            super::Next::End => break,
+        };
         let location = format!("{}:{line}", labels.display());
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(Error::Malformed {
-                        path: labels.to_path_buf(),
-                        line: Some(line),
-                        reason: e.to_string(),
-                    });
-                }
-                issues.report(IssueKind::MalformedLine, location, e.to_string())?;
-                continue;
-            }
-        }
         if record.len() == 1 && record[0].trim().is_empty() {
             continue;
         }

@@ -493,6 +493,62 @@ pub fn detect_format(path: &Path) -> Result<Format> {
     })
 }
 
+/// A CSV record type ([`csv::StringRecord`] or [`csv::ByteRecord`]).
+pub(crate) trait CsvRecord {
+    /// Reads the next record into `self`.
+    fn read_from<R: std::io::Read>(&mut self, reader: &mut csv::Reader<R>) -> csv::Result<bool>;
+}
+
+impl CsvRecord for csv::StringRecord {
+    fn read_from<R: std::io::Read>(&mut self, reader: &mut csv::Reader<R>) -> csv::Result<bool> {
+        reader.read_record(self)
+    }
+}
+
+impl CsvRecord for csv::ByteRecord {
+    fn read_from<R: std::io::Read>(&mut self, reader: &mut csv::Reader<R>) -> csv::Result<bool> {
+        reader.read_byte_record(self)
+    }
+}
+
+/// What [`next_record`] found.
+pub(crate) enum Next {
+    /// A record, read from this 1-based line.
+    Record(u64),
+    /// A record that could not be parsed (already reported as an issue).
+    Skipped,
+    /// The end of the file.
+    End,
+}
+
+/// Reads the next record of a label CSV: unparsable records are reported as malformed lines,
+/// I/O errors end the reading with an error naming the file and line.
+pub(crate) fn next_record<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut impl CsvRecord,
+    file: &Path,
+    issues: &mut Issues,
+) -> Result<Next> {
+    let line = reader.position().line();
+    match record.read_from(reader) {
+        Ok(true) => Ok(Next::Record(line)),
+        Ok(false) => Ok(Next::End),
+        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => Err(Error::Malformed {
+            path: file.to_path_buf(),
+            line: Some(line),
+            reason: e.to_string(),
+        }),
+        Err(e) => {
+            issues.report(
+                IssueKind::MalformedLine,
+                format!("{}:{line}", file.display()),
+                e.to_string(),
+            )?;
+            Ok(Next::Skipped)
+        }
+    }
+}
+
 /// Reads a whole text file, naming it on error.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     use crate::error::IoContext;

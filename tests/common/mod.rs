@@ -1,0 +1,18 @@
+//! Helpers shared by the command-line tests.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::process::{Command, Output};
+
+/// Runs the `scn` binary with `args` (no `RUST_LOG` from the caller's environment).
+pub fn scn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scn"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the scn binary runs")
+}
+
+/// Bytes as (lossy) text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
