@@ -228,10 +228,15 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> 
     if history.iter().any(|m| m.noise_restored.is_some()) {
         relabel.push(series("flipped restored", &|m| m.noise_restored.map(|v| v as f64)));
     }
+    // Counts: from zero, with a visible axis while nothing has been relabeled yet.
+    let top = relabel
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0, f64::max);
     panels.push(Panel {
         title: "Relabeling".into(),
         series: relabel,
-        y_range: None,
+        y_range: Some((0.0, top)),
     });
     plot::panels(&panels, 2)
         .save_png(&out.join("curves.png"))
