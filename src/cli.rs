@@ -1,11 +1,8 @@
 //! Command-line arguments (clap derive). Only parsing lives here; `cmd` validates and runs.
 
-#[cfg(feature = "train")]
 use std::path::PathBuf;
 
-#[cfg(feature = "train")]
-use clap::Args;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Facial expression recognition with the Self-Cure Network (SCN, CVPR 2020).
 #[derive(Debug, Parser)]
@@ -26,12 +23,113 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Inspect datasets and make noisy label files.
-    #[cfg(feature = "train")]
     #[command(subcommand)]
     Data(DataCommand),
     /// Train SCN (or the --baseline) on a dataset, on a GPU through wgpu or on the CPU (flex).
     #[cfg(feature = "train")]
     Train(Box<TrainArgs>),
+    /// Write a trained checkpoint as an ONNX model with the metadata the runtime needs.
+    #[cfg(feature = "train")]
+    Export(ExportArgs),
+    /// Classify face images with an exported model: a table, or JSON lines.
+    Predict(PredictArgs),
+    /// Accuracy of an exported model on a dataset split: per class, confusion matrix (text and
+    /// PNG), throughput.
+    Eval(EvalArgs),
+}
+
+/// `scn export`
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A training output folder (its best/ model is exported, else its latest checkpoint), or
+    /// one checkpoint folder (best/, checkpoints/epoch-NNNN).
+    pub checkpoint: PathBuf,
+    /// The ONNX file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Where the faces of the training images sit: fer2013, rafdb, or a JSON file
+    /// ({"size": S, "landmarks": [[x, y] x 5], "source": "..."}) [default: the run's dataset's].
+    #[arg(long, value_name = "NAME|FILE")]
+    pub face_template: Option<String>,
+    /// Keep BatchNorm as separate operations (default: folded into the convolutions).
+    #[arg(long)]
+    pub keep_batch_norm: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The model to run and what to assume where it carries no scn metadata.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// The ONNX model (written by `scn export`, or any image classifier with --classes).
+    #[arg(short, long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Class names in output order, comma-separated (required for models without metadata).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub classes: Option<Vec<String>>,
+    /// Input side in pixels (models without metadata and a dynamic input shape).
+    #[arg(long)]
+    pub input_size: Option<u32>,
+    /// Input channels, 1 or 3 (models without metadata and a dynamic input shape).
+    #[arg(long)]
+    pub channels: Option<u32>,
+    /// Per-channel mean after scaling to [0, 1], comma-separated [default: 0.5 grey, ImageNet RGB].
+    #[arg(long, value_delimiter = ',')]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, comma-separated [default: 0.5 grey, ImageNet RGB].
+    #[arg(long, value_delimiter = ',')]
+    pub std: Option<Vec<f32>>,
+    /// Input memory order: nchw or nhwc [default: from the input shape].
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// The class output holds probabilities already (a model ending in softmax).
+    #[arg(long)]
+    pub probabilities: bool,
+}
+
+/// `scn predict`
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Face images (crops: the whole image is classified), or folders of them.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// One JSON object per image instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Classes to show per image in the table, most probable first.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+}
+
+/// `scn eval`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Dataset folder (or fer2013.csv).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// How to read it.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Split to evaluate: train, valid or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Faces per inference call.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Write the confusion matrix PNG here [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub confusion: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `scn train`
@@ -131,7 +229,6 @@ pub struct TrainArgs {
 }
 
 /// `scn data ...`
-#[cfg(feature = "train")]
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Read a whole dataset, decode every image, print counts per split and class and every
@@ -142,12 +239,19 @@ pub enum DataCommand {
     Noise(NoiseArgs),
 }
 
-/// How to open a dataset (shared by the commands that read one).
-#[cfg(feature = "train")]
+/// A dataset (shared by the commands that read one).
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
     /// Dataset folder (or fer2013.csv).
     pub data: PathBuf,
+    /// How to read it.
+    #[command(flatten)]
+    pub open: OpenArgs,
+}
+
+/// How to read a dataset.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
     /// Dataset layout: rafdb, ferplus, fer2013 or folder [default: detected].
     #[arg(long)]
     pub format: Option<String>,
@@ -168,7 +272,6 @@ pub struct DatasetArgs {
 }
 
 /// `scn data check`
-#[cfg(feature = "train")]
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The dataset.
@@ -183,7 +286,6 @@ pub struct CheckArgs {
 }
 
 /// `scn data noise`
-#[cfg(feature = "train")]
 #[derive(Debug, Args)]
 pub struct NoiseArgs {
     /// Label file: RAF-DB list_patition_label.txt, FERPlus label.csv, fer2013.csv or

@@ -1,13 +1,19 @@
 //! `scn`: real-time facial expression recognition with the Self-Cure Network.
 //!
-//! This library is the part of scn that every build has, the edge runtime included. With the
-//! default `train` feature it re-exports the training crate as [`train`] (datasets, label noise,
-//! and later the model, training loop and export); the `scn` binary is a thin layer over both.
+//! This library is the part of scn that every build has, the edge runtime included: the
+//! classifier (an exported model run with tract), evaluation, drawing and plots. It re-exports
+//! the training crate as [`train`]: its dataset readers, preprocessing and metadata always, and
+//! with the default `train` feature also burn's model, training loop and ONNX export. The `scn`
+//! binary is a thin layer over both.
 
 #![deny(missing_docs)]
 
+pub mod classifier;
 pub mod draw;
+pub mod error;
+pub mod evaluate;
 pub mod plot;
 
-#[cfg(feature = "train")]
+pub use classifier::{Classifier, ModelOverrides, Prediction};
+pub use error::{Error, Result};
 pub use scn_train as train;

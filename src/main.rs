@@ -1,9 +1,6 @@
 //! The `scn` command: parses arguments, sets up logging, runs one subcommand and reports its
 //! error (with its causes) on failure. The work itself is done by the library crates.
 
-// An edge build (no `train` feature) has no subcommand until the runtime commands exist.
-#![cfg_attr(not(feature = "train"), allow(unreachable_code, unused_variables))]
-
 mod cli;
 mod cmd;
 

@@ -9,7 +9,7 @@ use scn::train::data::check::{self, Report};
 use scn::train::data::noise::{self, NoiseOptions, NoiseSummary};
 use scn::train::data::{Dataset, Format, LabelMode, OpenOptions, RafdbImages};
 
-use crate::cli::{CheckArgs, DataCommand, DatasetArgs, NoiseArgs};
+use crate::cli::{CheckArgs, DataCommand, NoiseArgs, OpenArgs};
 
 /// Runs a `scn data` subcommand.
 pub fn run(command: DataCommand) -> Result<ExitCode> {
@@ -20,7 +20,7 @@ pub fn run(command: DataCommand) -> Result<ExitCode> {
 }
 
 /// Turns the dataset arguments into library options.
-pub fn open_options(args: &DatasetArgs) -> Result<OpenOptions> {
+pub fn open_options(args: &OpenArgs) -> Result<OpenOptions> {
     let format = match &args.format {
         Some(name) => Some(
             Format::parse(name)
@@ -49,7 +49,7 @@ pub fn open_options(args: &DatasetArgs) -> Result<OpenOptions> {
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
-    let options = open_options(&args.dataset)?;
+    let options = open_options(&args.dataset.open)?;
     let dataset = Dataset::open(&args.dataset.data, &options)
         .with_context(|| format!("cannot read the dataset at {}", args.dataset.data.display()))?;
     let bar = ProgressBar::new(dataset.len() as u64).with_style(
@@ -227,8 +227,7 @@ mod tests {
 
     #[test]
     fn options_reject_unknown_names() {
-        let mut args = DatasetArgs {
-            data: "x".into(),
+        let mut args = OpenArgs {
             format: Some("imagenet".into()),
             label_mode: "majority".into(),
             rafdb_images: "aligned".into(),

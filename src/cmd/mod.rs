@@ -1,7 +1,11 @@
 //! One module per subcommand: validate the parsed arguments, call the library, print results.
 
-#[cfg(feature = "train")]
 mod data;
+mod eval;
+#[cfg(feature = "train")]
+mod export;
+mod model;
+mod predict;
 #[cfg(feature = "train")]
 mod train;
 
@@ -13,9 +17,12 @@ use crate::cli::Command;
 /// error of the program, but exits with 1).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        #[cfg(feature = "train")]
         Command::Data(command) => data::run(command),
         #[cfg(feature = "train")]
         Command::Train(args) => train::run(*args),
+        #[cfg(feature = "train")]
+        Command::Export(args) => export::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -272,7 +272,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let options = TrainOptions {
         data: DataSettings {
             path: args.dataset.data.clone(),
-            open: open_options(&args.dataset)?,
+            open: open_options(&args.dataset.open)?,
             val_split,
         },
         config,

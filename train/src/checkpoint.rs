@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::metadata::FaceTemplate;
 use crate::metrics::EpochMetrics;
 use crate::model::{ResNetConfig, Scn, ScnConfig};
 use crate::relabel::LabelTable;
@@ -69,6 +70,13 @@ pub struct RunState {
     pub best: Option<Best>,
     /// Where it trained.
     pub device: String,
+    /// The split validated on (`valid` or `test`; absent in runs older than the field).
+    #[serde(default)]
+    pub validation_split: Option<String>,
+    /// Where the landmarks of the training faces sit (absent where the layout does not fix it,
+    /// and in runs older than the field).
+    #[serde(default)]
+    pub face_template: Option<FaceTemplate>,
 }
 
 impl RunState {

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::data::augment::AugmentConfig;
 use crate::data::input::InputConfig;
 use crate::error::{Error, IoContext, Result};
-use crate::loss::LossWeighting;
 use crate::relabel::RelabelConfig;
 
 /// The optimizer.
@@ -200,6 +199,19 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// How the two losses are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LossWeighting {
+    /// `L = L_WCE + L_RR`, as the official code.
+    Official,
+    /// `L = gamma * L_RR + (1 - gamma) * L_WCE`, as the paper writes it.
+    Paper {
+        /// Weight of the rank-regularization loss.
+        gamma: f64,
+    },
 }
 
 #[cfg(test)]

@@ -7,17 +7,26 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "burn")]
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+#[cfg(feature = "burn")]
 pub mod device;
 pub mod error;
-mod fsutil;
+#[cfg(feature = "burn")]
+pub mod export;
+pub mod fsutil;
+#[cfg(feature = "burn")]
 pub mod loss;
+pub mod metadata;
 pub mod metrics;
+#[cfg(feature = "burn")]
 pub mod model;
 pub mod relabel;
+#[cfg(feature = "burn")]
 pub mod trainer;
+#[cfg(feature = "burn")]
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -8,20 +8,8 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use serde::{Deserialize, Serialize};
 
-/// How the two losses are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum LossWeighting {
-    /// `L = L_WCE + L_RR`, as the official code.
-    Official,
-    /// `L = gamma * L_RR + (1 - gamma) * L_WCE`, as the paper writes it.
-    Paper {
-        /// Weight of the rank-regularization loss.
-        gamma: f64,
-    },
-}
+pub use crate::config::LossWeighting;
 
 /// The training target of a batch.
 #[derive(Debug, Clone)]

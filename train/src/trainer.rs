@@ -29,11 +29,12 @@ use crate::data::augment::AugmentConfig;
 use crate::data::batch::{self, Augmentation};
 use crate::data::input::InputConfig;
 use crate::data::noise;
-use crate::data::{Dataset, Expression, LabelMode, OpenOptions, Sample, Split};
+use crate::data::{Dataset, Expression, LabelMode, OpenOptions, RafdbImages, Sample, Split};
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::loss::{self, ImportanceGroups, Targets};
+use crate::metadata::FaceTemplate;
 use crate::metrics::{self, Confusion, EpochMetrics, Evaluation};
 use crate::model::Scn;
 use crate::relabel::{self, LabelTable, RelabelMode};
@@ -488,6 +489,11 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                 history: Vec::new(),
                 best: None,
                 device: selected.description.clone(),
+                validation_split: val_split.map(|s| s.name().to_string()),
+                face_template: FaceTemplate::for_dataset(
+                    dataset.format,
+                    options.data.open.rafdb_images == RafdbImages::Aligned,
+                ),
             }
         }
     };

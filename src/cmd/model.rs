@@ -1,0 +1,52 @@
+//! Loading the classifier from the shared model arguments.
+
+use anyhow::{Context, Result, anyhow, bail};
+use scn::classifier::{Classifier, Layout, ModelOverrides, OutputKind};
+
+use crate::cli::ModelArgs;
+
+/// The overrides the arguments ask for.
+pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
+    let layout = match args.layout.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("nchw") => Some(Layout::Nchw),
+        Some("nhwc") => Some(Layout::Nhwc),
+        Some(other) => bail!("unknown --layout '{other}' (nchw, nhwc)"),
+    };
+    if let Some(classes) = &args.classes
+        && classes.iter().any(|c| c.trim().is_empty())
+    {
+        return Err(anyhow!("--classes has an empty name"));
+    }
+    Ok(ModelOverrides {
+        classes: args
+            .classes
+            .as_ref()
+            .map(|c| c.iter().map(|s| s.trim().to_string()).collect()),
+        input_size: args.input_size,
+        channels: args.channels,
+        mean: args.mean.clone(),
+        std: args.std.clone(),
+        face_template: None,
+        layout,
+        output: args.probabilities.then_some(OutputKind::Probabilities),
+    })
+}
+
+/// Loads the model the arguments name.
+pub fn load(args: &ModelArgs) -> Result<Classifier> {
+    let classifier = Classifier::load(&args.model, &overrides(args)?)
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let m = classifier.metadata();
+    log::info!(
+        "model {}: {} classes ({}), input {}x{}x{}, trained on {}",
+        args.model.display(),
+        m.classes.len(),
+        m.classes.join(", "),
+        m.input.channels,
+        m.input.size,
+        m.input.size,
+        m.dataset
+    );
+    Ok(classifier)
+}

@@ -1,0 +1,403 @@
+//! What an exported model carries besides its weights: the ONNX `metadata_props` that tell the
+//! runtime how to feed the network and how to read its outputs. `scn export` writes them; the
+//! runtime's classifier reads them back. Every value is JSON under a key starting with `scn.`,
+//! so that tools such as Netron show them and other runtimes can read them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Format;
+use crate::data::input::InputConfig;
+
+/// Version of this metadata layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the graph's input: `[batch, channels, size, size]` float32, preprocessed.
+pub const INPUT_NAME: &str = "image";
+/// Name of the output with the class scores `[batch, classes]` (SCN's alpha-weighted logits).
+pub const LOGITS_NAME: &str = "logits";
+/// Name of the output with SCN's attention weight `[batch, 1]`.
+pub const ALPHA_NAME: &str = "alpha";
+
+/// Metadata keys, in the order they are written.
+pub mod keys {
+    /// [`super::FORMAT_VERSION`].
+    pub const FORMAT_VERSION: &str = "scn.format_version";
+    /// Class names in output order (JSON array of strings).
+    pub const CLASSES: &str = "scn.classes";
+    /// Input size, channels, mean and std (JSON object, [`crate::data::input::InputConfig`]).
+    pub const INPUT: &str = "scn.input";
+    /// Face-crop template (JSON object, [`super::FaceTemplate`]).
+    pub const FACE_TEMPLATE: &str = "scn.face_template";
+    /// Attention-weight percentiles 0..=100 over the validation images (JSON array).
+    pub const ALPHA_PERCENTILES: &str = "scn.alpha_percentiles";
+    /// The training data (JSON string).
+    pub const DATASET: &str = "scn.dataset";
+    /// Accuracy on the validation split (JSON object, [`super::Score`]).
+    pub const VALIDATION: &str = "scn.validation";
+    /// Accuracy on the test split when the trainer measured it (JSON object).
+    pub const TEST: &str = "scn.test";
+    /// The training configuration (JSON object).
+    pub const TRAINING: &str = "scn.training";
+    /// Every key this module writes, in order.
+    pub const ALL: [&str; 9] = [
+        FORMAT_VERSION,
+        CLASSES,
+        INPUT,
+        FACE_TEMPLATE,
+        ALPHA_PERCENTILES,
+        DATASET,
+        VALIDATION,
+        TEST,
+        TRAINING,
+    ];
+}
+
+/// The five landmarks of a face-crop template, in MTCNN's (and RAF-DB's) order.
+pub const LANDMARK_NAMES: [&str; 5] = [
+    "left eye",
+    "right eye",
+    "nose",
+    "left mouth corner",
+    "right mouth corner",
+];
+
+/// Where the five facial landmarks sit in a training image: a live face is warped onto these
+/// points (a similarity transform) so that it looks like the faces the model learned from.
+/// "Left" is the image's left (the person's right eye).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceTemplate {
+    /// Side of the square crop, in pixels, that the landmark coordinates refer to.
+    pub size: u32,
+    /// `[x, y]` in pixels of the crop, in [`LANDMARK_NAMES`] order.
+    pub landmarks: [[f32; 2]; 5],
+    /// How the points were obtained.
+    pub source: String,
+}
+
+impl FaceTemplate {
+    /// FER2013 / FERPlus 48x48 crops (faces registered by the dataset's authors to about the
+    /// same place and size).
+    pub fn fer2013() -> FaceTemplate {
+        FaceTemplate {
+            size: 48,
+            landmarks: [[15.6, 18.9], [32.4, 18.9], [24.0, 27.5], [17.2, 36.6], [30.8, 36.6]],
+            source: "FER2013/FERPlus 48x48 crops: mean landmarks of their faces".into(),
+        }
+    }
+
+    /// RAF-DB's aligned 100x100 images (aligned by the dataset's authors with a 5-point
+    /// similarity transform).
+    pub fn rafdb_aligned() -> FaceTemplate {
+        FaceTemplate {
+            size: 100,
+            landmarks: [[30.3, 40.0], [69.7, 40.0], [50.0, 58.0], [34.0, 77.0], [66.0, 77.0]],
+            source: "RAF-DB aligned 100x100 images: mean landmarks of their faces".into(),
+        }
+    }
+
+    /// The template of a dataset's training images, where the layout fixes one.
+    pub fn for_dataset(format: Format, rafdb_aligned: bool) -> Option<FaceTemplate> {
+        match format {
+            Format::Ferplus | Format::Fer2013 => Some(FaceTemplate::fer2013()),
+            Format::Rafdb if rafdb_aligned => Some(FaceTemplate::rafdb_aligned()),
+            Format::Rafdb | Format::Folder => None,
+        }
+    }
+
+    /// Checks the values; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.size == 0 {
+            return Err("face template size must be positive".into());
+        }
+        let s = self.size as f32;
+        for (name, [x, y]) in LANDMARK_NAMES.iter().zip(self.landmarks) {
+            if !(x.is_finite() && y.is_finite()) || x < 0.0 || y < 0.0 || x > s || y > s {
+                return Err(format!(
+                    "face template: {name} at ({x}, {y}) lies outside the {s}x{s} crop"
+                ));
+            }
+        }
+        let [l, r] = [self.landmarks[0], self.landmarks[1]];
+        if r[0] - l[0] < 1.0 {
+            return Err("face template: the right eye must lie right of the left eye".into());
+        }
+        Ok(())
+    }
+}
+
+/// Accuracy of the model on a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The split (`valid`, `test`).
+    pub split: String,
+    /// Images evaluated.
+    pub images: usize,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Mean per-class recall.
+    pub mean_class_accuracy: f64,
+    /// The epoch of the exported weights.
+    pub epoch: usize,
+}
+
+/// Everything the runtime needs to know about an exported model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// Class names in output order.
+    pub classes: Vec<String>,
+    /// How to turn a face crop into the input tensor.
+    pub input: InputConfig,
+    /// How a detected face must be aligned and cropped.
+    pub face_template: FaceTemplate,
+    /// Percentiles 0..=100 of alpha over the validation images (empty: no calibration).
+    pub alpha_percentiles: Vec<f32>,
+    /// What the model was trained on.
+    pub dataset: String,
+    /// Validation accuracy of the exported weights.
+    pub validation: Option<Score>,
+    /// Test accuracy of the exported weights, when measured.
+    pub test: Option<Score>,
+    /// The training configuration (free-form JSON).
+    pub training: serde_json::Value,
+}
+
+/// A problem with a model's metadata.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetadataError {
+    /// A required key is absent.
+    #[error("metadata key `{0}` is missing")]
+    Missing(&'static str),
+    /// A value does not parse or is out of range.
+    #[error("metadata key `{key}`: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, reason: impl ToString) -> MetadataError {
+    MetadataError::Invalid {
+        key,
+        reason: reason.to_string(),
+    }
+}
+
+impl ModelMetadata {
+    /// The metadata as `(key, JSON value)` pairs for ONNX `metadata_props`.
+    pub fn to_props(&self) -> Vec<(String, String)> {
+        let json = |v: serde_json::Value| v.to_string();
+        let mut props = vec![
+            (keys::FORMAT_VERSION, json(FORMAT_VERSION.into())),
+            (keys::CLASSES, json(serde_json::json!(self.classes))),
+            (keys::INPUT, json(serde_json::json!(self.input))),
+            (keys::FACE_TEMPLATE, json(serde_json::json!(self.face_template))),
+            (keys::ALPHA_PERCENTILES, json(serde_json::json!(self.alpha_percentiles))),
+            (keys::DATASET, json(serde_json::json!(self.dataset))),
+        ];
+        if let Some(v) = &self.validation {
+            props.push((keys::VALIDATION, json(serde_json::json!(v))));
+        }
+        if let Some(t) = &self.test {
+            props.push((keys::TEST, json(serde_json::json!(t))));
+        }
+        props.push((keys::TRAINING, json(self.training.clone())));
+        props.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// Reads the metadata from `(key, value)` pairs; keys other than `scn.*` are ignored.
+    /// Classes, input and face template are required; the rest defaults to "unknown".
+    pub fn from_props<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, MetadataError> {
+        let map: std::collections::HashMap<&str, &str> = props.into_iter().collect();
+        fn parse<T: serde::de::DeserializeOwned>(
+            map: &std::collections::HashMap<&str, &str>,
+            key: &'static str,
+        ) -> Result<Option<T>, MetadataError> {
+            map.get(key)
+                .map(|v| serde_json::from_str(v).map_err(|e| invalid(key, e)))
+                .transpose()
+        }
+        let version: u32 = parse(&map, keys::FORMAT_VERSION)?.ok_or(MetadataError::Missing(keys::FORMAT_VERSION))?;
+        if version > FORMAT_VERSION {
+            return Err(invalid(
+                keys::FORMAT_VERSION,
+                format!("version {version} is newer than this program reads ({FORMAT_VERSION}): update scn"),
+            ));
+        }
+        let classes: Vec<String> = parse(&map, keys::CLASSES)?.ok_or(MetadataError::Missing(keys::CLASSES))?;
+        if classes.len() < 2 {
+            return Err(invalid(keys::CLASSES, "a classifier needs at least two classes"));
+        }
+        let input: InputConfig = parse(&map, keys::INPUT)?.ok_or(MetadataError::Missing(keys::INPUT))?;
+        input.validate().map_err(|e| invalid(keys::INPUT, e))?;
+        let face_template: FaceTemplate =
+            parse(&map, keys::FACE_TEMPLATE)?.ok_or(MetadataError::Missing(keys::FACE_TEMPLATE))?;
+        face_template.validate().map_err(|e| invalid(keys::FACE_TEMPLATE, e))?;
+        let alpha_percentiles: Vec<f32> = parse(&map, keys::ALPHA_PERCENTILES)?.unwrap_or_default();
+        if !alpha_percentiles.is_empty()
+            && (alpha_percentiles.len() != 101 || alpha_percentiles.windows(2).any(|w| w[1] < w[0]))
+        {
+            return Err(invalid(
+                keys::ALPHA_PERCENTILES,
+                "expected 101 ascending values (percentiles 0..=100)",
+            ));
+        }
+        Ok(ModelMetadata {
+            classes,
+            input,
+            face_template,
+            alpha_percentiles,
+            dataset: parse(&map, keys::DATASET)?.unwrap_or_else(|| "unknown".into()),
+            validation: parse(&map, keys::VALIDATION)?,
+            test: parse(&map, keys::TEST)?,
+            training: parse(&map, keys::TRAINING)?.unwrap_or(serde_json::Value::Null),
+        })
+    }
+
+    /// How certain the model is of a face relative to the validation faces: the fraction of
+    /// validation images whose alpha is below this one (0..1), interpolated between percentiles.
+    /// `None` without calibration data.
+    pub fn certainty(&self, alpha: f32) -> Option<f32> {
+        alpha_rank(&self.alpha_percentiles, alpha)
+    }
+}
+
+/// The percentile rank (0..1) of `alpha` among the values whose percentiles 0..=100 are given.
+pub fn alpha_rank(percentiles: &[f32], alpha: f32) -> Option<f32> {
+    let n = percentiles.len();
+    if n < 2 || !alpha.is_finite() {
+        return None;
+    }
+    let (first, last) = (percentiles[0], percentiles[n - 1]);
+    if alpha < first {
+        return Some(0.0);
+    }
+    if alpha > last {
+        return Some(1.0);
+    }
+    // The last percentile at or below alpha, then linear inside its interval; runs of equal
+    // percentiles (alpha saturating) take the middle of the run.
+    let below = percentiles.partition_point(|&p| p < alpha);
+    let at_or_below = percentiles.partition_point(|&p| p <= alpha);
+    let step = 1.0 / (n - 1) as f32;
+    if at_or_below > below {
+        // alpha equals percentiles[below..at_or_below]
+        return Some(((below + at_or_below - 1) as f32 / 2.0) * step);
+    }
+    let (i, j) = (below - 1, below);
+    let t = (alpha - percentiles[i]) / (percentiles[j] - percentiles[i]);
+    Some((i as f32 + t) * step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ModelMetadata {
+        ModelMetadata {
+            classes: vec!["neutral".into(), "happiness".into(), "surprise".into()],
+            input: InputConfig::grey(48),
+            face_template: FaceTemplate::fer2013(),
+            alpha_percentiles: (0..=100).map(|i| 0.5 + i as f32 * 0.004).collect(),
+            dataset: "FERPlus".into(),
+            validation: Some(Score {
+                split: "valid".into(),
+                images: 10,
+                accuracy: 0.8,
+                mean_class_accuracy: 0.7,
+                epoch: 3,
+            }),
+            test: None,
+            training: serde_json::json!({"epochs": 3}),
+        }
+    }
+
+    #[test]
+    fn props_round_trip() {
+        let m = sample();
+        let props = m.to_props();
+        assert!(props.iter().all(|(k, _)| k.starts_with("scn.")));
+        let back = ModelMetadata::from_props(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn missing_and_invalid_keys_are_named() {
+        let props = sample().to_props();
+        let without = |key: &str| {
+            let kept: Vec<_> = props
+                .iter()
+                .filter(|(k, _)| k != key)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            ModelMetadata::from_props(kept).unwrap_err()
+        };
+        assert_eq!(without(keys::CLASSES), MetadataError::Missing(keys::CLASSES));
+        assert_eq!(
+            without(keys::FORMAT_VERSION),
+            MetadataError::Missing(keys::FORMAT_VERSION)
+        );
+        assert_eq!(
+            without(keys::FACE_TEMPLATE),
+            MetadataError::Missing(keys::FACE_TEMPLATE)
+        );
+        // optional ones default
+        let m = ModelMetadata::from_props(
+            props
+                .iter()
+                .filter(|(k, _)| k != keys::ALPHA_PERCENTILES && k != keys::VALIDATION)
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .unwrap();
+        assert!(m.alpha_percentiles.is_empty() && m.validation.is_none());
+
+        let mut bad = props.clone();
+        for (k, v) in &mut bad {
+            if k == keys::INPUT {
+                *v = r#"{"size":48,"channels":2,"mean":[0.5],"std":[0.5]}"#.into();
+            }
+        }
+        let err = ModelMetadata::from_props(bad.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_err();
+        assert!(
+            err.to_string().contains("scn.input") && err.to_string().contains("channels"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let mut props = sample().to_props();
+        props[0].1 = "99".into();
+        let err = ModelMetadata::from_props(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_err();
+        assert!(err.to_string().contains("update scn"), "{err}");
+    }
+
+    #[test]
+    fn alpha_rank_interpolates_and_handles_saturation() {
+        let p: Vec<f32> = (0..=100).map(|i| i as f32 / 100.0).collect();
+        assert_eq!(alpha_rank(&p, -1.0), Some(0.0));
+        assert_eq!(alpha_rank(&p, 2.0), Some(1.0));
+        assert!((alpha_rank(&p, 0.255).unwrap() - 0.255).abs() < 1e-4);
+        // saturated: the top half of the validation alphas are all 1.0
+        let mut s: Vec<f32> = (0..=100).map(|i| (i as f32 / 50.0).min(1.0)).collect();
+        s[100] = 1.0;
+        assert_eq!(alpha_rank(&s, 1.0), Some(0.75));
+        let mut flat = vec![0.9f32; 101];
+        flat[0] = 0.1;
+        flat[100] = 0.95;
+        let mid = alpha_rank(&flat, 0.9).unwrap();
+        assert!((mid - 0.5).abs() < 0.01, "{mid}");
+        assert_eq!(alpha_rank(&[], 0.5), None);
+        assert_eq!(alpha_rank(&p, f32::NAN), None);
+    }
+
+    #[test]
+    fn templates_are_valid() {
+        FaceTemplate::fer2013().validate().unwrap();
+        FaceTemplate::rafdb_aligned().validate().unwrap();
+        let mut t = FaceTemplate::fer2013();
+        t.landmarks[2] = [60.0, 10.0];
+        assert!(t.validate().unwrap_err().contains("nose"));
+    }
+}
