@@ -288,8 +288,9 @@ impl Classifier {
         self.classify_preprocessed(&batch)
     }
 
-    /// Classifies a batch of preprocessed faces (`input_len()` floats each, one after another).
-    pub fn classify_preprocessed(&self, batch: &[f32]) -> Result<Vec<Prediction>> {
+    /// Runs the network on a batch of preprocessed faces (`input_len()` floats each, one after
+    /// another): the class output and alpha as the model returns them.
+    pub fn run(&self, batch: &[f32]) -> Result<RawOutput> {
         let n = self.input_len();
         if batch.len() % n != 0 {
             return Err(Error::InvalidArgument(format!(
@@ -298,8 +299,14 @@ impl Classifier {
             )));
         }
         let faces = batch.len() / n;
+        let k = self.metadata.classes.len();
         if faces == 0 {
-            return Ok(Vec::new());
+            return Ok(RawOutput {
+                faces,
+                classes: k,
+                scores: Vec::new(),
+                alpha: None,
+            });
         }
         let (c, s) = (self.metadata.input.channels as usize, self.metadata.input.size as usize);
         let shape = match self.layout {
@@ -311,7 +318,6 @@ impl Classifier {
             .plan
             .run(tvec!(tensor.into_tvalue()))
             .map_err(|e| Error::Inference(format!("{}: {e:#}", self.path.display())))?;
-        let k = self.metadata.classes.len();
         let scores = outputs
             .get(self.logits_index)
             .ok_or_else(|| Error::Inference("the model returned no class output".into()))?;
@@ -322,23 +328,37 @@ impl Classifier {
             .as_slice()
             .filter(|s| s.len() == faces * k)
             .ok_or_else(|| {
-                Error::Inference(format!(
-                    "class output has shape {:?}, expected [{faces}, {k}]",
-                    scores.shape()
-                ))
+                Error::Inference(format!("class output has shape {:?}, expected [{faces}, {k}]", scores.shape()))
             })?
             .to_vec();
-        let alphas: Option<Vec<f32>> = match self.alpha_index.and_then(|i| outputs.get(i)) {
+        let alpha = match self.alpha_index.and_then(|i| outputs.get(i)) {
             Some(a) => {
-                let view = a
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| Error::Inference(format!("alpha output: {e:#}")))?;
-                view.as_slice().filter(|s| s.len() == faces).map(|s| s.to_vec())
+                let view =
+                    a.to_plain_array_view::<f32>().map_err(|e| Error::Inference(format!("alpha output: {e:#}")))?;
+                let values = view.as_slice().filter(|s| s.len() == faces).ok_or_else(|| {
+                    Error::Inference(format!("alpha output has shape {:?}, expected [{faces}, 1]", view.shape()))
+                })?;
+                Some(values.to_vec())
             }
             None => None,
         };
-        Ok(scores
-            .chunks_exact(k)
+        Ok(RawOutput {
+            faces,
+            classes: k,
+            scores,
+            alpha,
+        })
+    }
+
+    /// Classifies a batch of preprocessed faces (`input_len()` floats each, one after another).
+    pub fn classify_preprocessed(&self, batch: &[f32]) -> Result<Vec<Prediction>> {
+        let raw = self.run(batch)?;
+        if raw.faces == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(raw
+            .scores
+            .chunks_exact(raw.classes)
             .enumerate()
             .map(|(i, row)| {
                 let probabilities = match self.output {
@@ -346,7 +366,7 @@ impl Classifier {
                     OutputKind::Probabilities => row.to_vec(),
                 };
                 let class = argmax(&probabilities);
-                let alpha = alphas.as_ref().map(|a| a[i]);
+                let alpha = raw.alpha.as_ref().map(|a| a[i]);
                 Prediction {
                     confidence: probabilities[class],
                     probabilities,
@@ -357,6 +377,19 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// The network's outputs for a batch, before softmax.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOutput {
+    /// Faces in the batch.
+    pub faces: usize,
+    /// Classes per face.
+    pub classes: usize,
+    /// `[faces, classes]` class scores (logits, or probabilities for models that end in softmax).
+    pub scores: Vec<f32>,
+    /// `[faces]` attention weights, for models with alpha.
+    pub alpha: Option<Vec<f32>>,
 }
 
 /// Softmax of a row of scores.

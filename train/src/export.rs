@@ -15,7 +15,7 @@ use crate::checkpoint::{self, RunState};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::metadata::{ALPHA_NAME, FaceTemplate, INPUT_NAME, LOGITS_NAME, ModelMetadata, Score};
-use crate::model::Scn;
+use crate::model::{Scn, ScnConfig};
 
 /// Choices of `scn export`.
 #[derive(Debug, Clone, Default)]
@@ -117,9 +117,9 @@ pub fn export(checkpoint: &Path, out: &Path, options: &ExportOptions) -> Result<
     let state = checkpoint::read_state(&dir)?;
     let metadata = metadata_for(&state, options.face_template.clone())?;
     let device = Device::flex();
-    let model: Scn = state.model_config().init(&device);
-    let model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
-    let (bytes, folded) = to_onnx(&model, &metadata, !options.keep_batch_norm, out)?;
+    let config = state.model_config();
+    let model = checkpoint::load_model(config.init(&device), &dir.join(checkpoint::MODEL_FILE))?;
+    let (bytes, folded) = to_onnx(&model, &config, &metadata, !options.keep_batch_norm, out)?;
     fsutil::write_bytes(out, &bytes)?;
     Ok(Exported {
         checkpoint: dir,
@@ -130,10 +130,13 @@ pub fn export(checkpoint: &Path, out: &Path, options: &ExportOptions) -> Result<
     })
 }
 
-/// The ONNX bytes of `model` (on any device) with `metadata`, and the number of BatchNorms
-/// folded. `path_for_errors` names the output in errors.
+/// The ONNX bytes of `model` (on any device, built from `config`) with `metadata`, and the
+/// number of BatchNorms folded. `path_for_errors` names the output in errors. `model` itself
+/// is left as it is (the export works on a copy with its own BatchNorm statistics: burn's
+/// clones share them, and capture moves them to its own device).
 pub fn to_onnx(
     model: &Scn,
+    config: &ScnConfig,
     metadata: &ModelMetadata,
     fold_batch_norm: bool,
     path_for_errors: &Path,
@@ -143,7 +146,10 @@ pub fn to_onnx(
         reason,
     };
     let device = Device::flex();
-    let model = model.clone().to_device(&device);
+    let model = config
+        .init(&device)
+        .try_load_record(model.clone().into_record())
+        .map_err(|e| fail(format!("the model does not fit its configuration: {e}")))?;
     let (c, s) = (metadata.input.channels as usize, metadata.input.size as usize);
     let sample = Tensor::<4>::zeros([1, c, s, s], &device);
     let validation = Tensor::<4>::zeros([2, c, s, s], &device);

@@ -30,3 +30,7 @@ pub mod trainer;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+/// The burn version this crate trains with, for callers that build models or tensors.
+#[cfg(feature = "burn")]
+pub use burn;

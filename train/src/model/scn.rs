@@ -70,8 +70,9 @@ impl Scn {
         let features = self.dropout.forward(self.backbone.forward(images)); // [B, F]
         let scores = self.fc.forward(features.clone()); // [B, C]
         if self.baseline {
-            let [batch, _] = scores.dims();
-            let alpha = Tensor::ones([batch, 1], &scores.device());
+            // Ones derived from the features rather than created with a shape, so that ONNX
+            // export keeps the batch axis dynamic.
+            let alpha = features.sum_dim(1).detach().mul_scalar(0.0).add_scalar(1.0); // [B, 1]
             return ScnOutput { logits: scores, alpha };
         }
         let alpha = sigmoid(self.alpha.forward(features)); // [B, 1]
