@@ -328,15 +328,22 @@ impl Classifier {
             .as_slice()
             .filter(|s| s.len() == faces * k)
             .ok_or_else(|| {
-                Error::Inference(format!("class output has shape {:?}, expected [{faces}, {k}]", scores.shape()))
+                Error::Inference(format!(
+                    "class output has shape {:?}, expected [{faces}, {k}]",
+                    scores.shape()
+                ))
             })?
             .to_vec();
         let alpha = match self.alpha_index.and_then(|i| outputs.get(i)) {
             Some(a) => {
-                let view =
-                    a.to_plain_array_view::<f32>().map_err(|e| Error::Inference(format!("alpha output: {e:#}")))?;
+                let view = a
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| Error::Inference(format!("alpha output: {e:#}")))?;
                 let values = view.as_slice().filter(|s| s.len() == faces).ok_or_else(|| {
-                    Error::Inference(format!("alpha output has shape {:?}, expected [{faces}, 1]", view.shape()))
+                    Error::Inference(format!(
+                        "alpha output has shape {:?}, expected [{faces}, 1]",
+                        view.shape()
+                    ))
                 })?;
                 Some(values.to_vec())
             }

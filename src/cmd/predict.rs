@@ -95,33 +95,31 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     }
     let mut failed = 0;
     for chunk in files.chunks(32) {
-        let mut faces = Vec::with_capacity(chunk.len());
-        let mut paths = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match image::open(path) {
-                Ok(image) => {
-                    faces.push(image);
-                    paths.push(path);
-                }
-                Err(e) => {
-                    failed += 1;
-                    if args.json {
-                        println!(
-                            "{}",
-                            json!({"image": path.display().to_string(), "error": e.to_string()})
-                        );
+        // Decode the chunk, classify the images that decoded, print in the order given.
+        let decoded: Vec<Result<image::DynamicImage, String>> = chunk
+            .iter()
+            .map(|path| image::open(path).map_err(|e| e.to_string()))
+            .collect();
+        let faces: Vec<image::DynamicImage> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
+        let mut predictions = classifier.classify(&faces)?.into_iter();
+        for (path, result) in chunk.iter().zip(&decoded) {
+            match (result, args.json) {
+                (Ok(_), json) => {
+                    let Some(p) = predictions.next() else { break };
+                    if json {
+                        println!("{}", to_json(path, &classifier, &p));
                     } else {
-                        eprintln!("error: {}: {e}", path.display());
+                        println!("{}", table_row(path, &classifier, &p, args.top));
                     }
                 }
-            }
-        }
-        let predictions = classifier.classify(&faces)?;
-        for (path, p) in paths.iter().zip(&predictions) {
-            if args.json {
-                println!("{}", to_json(path, &classifier, p));
-            } else {
-                println!("{}", table_row(path, &classifier, p, args.top));
+                (Err(e), true) => {
+                    failed += 1;
+                    println!("{}", json!({"image": path.display().to_string(), "error": e}));
+                }
+                (Err(e), false) => {
+                    failed += 1;
+                    eprintln!("error: {}: {e}", path.display());
+                }
             }
         }
     }

@@ -329,8 +329,16 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     });
     match summary.outcome {
         Outcome::Finished => {
+            let test = summary.test.as_ref().map_or(String::new(), |t| {
+                format!(
+                    ", test accuracy {:.2}% (mean class {:.2}%, {} images)",
+                    100.0 * t.accuracy,
+                    100.0 * t.mean_class_accuracy,
+                    t.images
+                )
+            });
             println!(
-                "trained {} epochs into {}: {best}; best model in {}",
+                "trained {} epochs into {}: {best}{test}; best model in {}",
                 summary.epochs_done,
                 summary.out.display(),
                 summary.out.join("best").display()

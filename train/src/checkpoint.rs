@@ -23,7 +23,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::metadata::FaceTemplate;
-use crate::metrics::EpochMetrics;
+use crate::metrics::{EpochMetrics, Evaluation};
 use crate::model::{ResNetConfig, Scn, ScnConfig};
 use crate::relabel::LabelTable;
 
@@ -77,6 +77,9 @@ pub struct RunState {
     /// and in runs older than the field).
     #[serde(default)]
     pub face_template: Option<FaceTemplate>,
+    /// In best/: the test-split evaluation of this model, measured when training finished.
+    #[serde(default)]
+    pub test: Option<Evaluation>,
 }
 
 impl RunState {
@@ -213,6 +216,11 @@ pub fn save_best(out: &Path, model: &Scn, state: &RunState) -> Result<PathBuf> {
     let state_bytes = state_json(state)?;
     fsutil::write_dir_atomically(&dir, &[(MODEL_FILE, &model), (STATE_FILE, &state_bytes)])?;
     Ok(dir)
+}
+
+/// Rewrites the state of a checkpoint folder (its model file stays).
+pub fn write_state(dir: &Path, state: &RunState) -> Result<()> {
+    fsutil::write_bytes(&dir.join(STATE_FILE), &state_json(state)?)
 }
 
 /// The newest checkpoint folder of an output folder, if any.

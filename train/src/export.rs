@@ -101,7 +101,13 @@ pub fn metadata_for(state: &RunState, face_template: Option<FaceTemplate>) -> Re
             mean_class_accuracy: v.mean_class_accuracy,
             epoch: state.epoch,
         }),
-        test: None,
+        test: state.test.as_ref().map(|t| Score {
+            split: "test".into(),
+            images: t.images,
+            accuracy: t.accuracy,
+            mean_class_accuracy: t.mean_class_accuracy,
+            epoch: state.epoch,
+        }),
         training,
     })
 }

@@ -110,6 +110,8 @@ pub trait Observer {
     fn validating(&mut self, _images: usize) {}
     /// An epoch finished and was saved.
     fn epoch_finished(&mut self, _metrics: &EpochMetrics, _checkpoint: &Path, _is_best: bool) {}
+    /// The best model was evaluated on the test split (once, when training finished).
+    fn tested(&mut self, _best_epoch: usize, _test: &Evaluation) {}
 }
 
 /// An observer that only logs.
@@ -157,6 +159,9 @@ pub struct TrainSummary {
     pub last: Option<EpochMetrics>,
     /// The output folder.
     pub out: PathBuf,
+    /// The best model's accuracy on the test split, when the dataset has one that was not
+    /// used for validation.
+    pub test: Option<Evaluation>,
     /// The final label table (for tests and reports).
     #[serde(skip)]
     pub labels: LabelTable,
@@ -490,6 +495,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                 best: None,
                 device: selected.description.clone(),
                 validation_split: val_split.map(|s| s.name().to_string()),
+                test: None,
                 face_template: FaceTemplate::for_dataset(
                     dataset.format,
                     options.data.open.rafdb_images == RafdbImages::Aligned,
@@ -711,12 +717,52 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
         last_checkpoint = Some(dir.clone());
         observer.epoch_finished(&metrics, &dir, is_best);
     }
+    let test_samples: &[Sample] = match (val_split, dataset.split(Split::Test)) {
+        (Some(Split::Test), _) | (_, None) => &[],
+        (_, Some(test)) => &test.samples,
+    };
+    let test = if matches!(outcome, Outcome::Finished) && state.epoch >= config.epochs && !test_samples.is_empty() {
+        test_best(&out, test_samples, &config.input, num_classes, &device, observer)?
+    } else {
+        None
+    };
     Ok(TrainSummary {
         outcome,
         epochs_done: state.epoch,
         best: state.best.clone(),
         last: state.history.last().cloned(),
         out,
+        test,
         labels: state.labels,
     })
+}
+
+/// Evaluates the best model on the test split and records the result in best/state.json (once:
+/// a finished run that is resumed again reuses it).
+fn test_best(
+    out: &Path,
+    samples: &[Sample],
+    input: &InputConfig,
+    num_classes: usize,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Option<Evaluation>> {
+    let dir = out.join("best");
+    if !dir.join(checkpoint::STATE_FILE).is_file() {
+        return Ok(None);
+    }
+    let mut best = checkpoint::read_state(&dir)?;
+    let evaluation = match best.test.clone() {
+        Some(done) => done,
+        None => {
+            observer.validating(samples.len());
+            let model = checkpoint::load_model(best.model_config().init(device), &dir.join(checkpoint::MODEL_FILE))?;
+            let evaluation = evaluate(&model, samples, input, 64, num_classes, device);
+            best.test = Some(evaluation.clone());
+            checkpoint::write_state(&dir, &best)?;
+            evaluation
+        }
+    };
+    observer.tested(best.epoch, &evaluation);
+    Ok(Some(evaluation))
 }

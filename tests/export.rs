@@ -1,0 +1,203 @@
+//! The bridge from training to the runtime: a burn model exported to ONNX gives the same
+//! outputs in tract (the runtime) and in onnxruntime as in burn, at any batch size, with
+//! BatchNorm folded or kept; the file passes `onnx.checker` and carries the metadata.
+#![cfg(feature = "train")]
+
+use std::path::Path;
+use std::process::Command;
+
+use scn::classifier::{Classifier, ModelOverrides};
+use scn::train::burn::prelude::*;
+use scn::train::burn::tensor::Distribution;
+use scn::train::data::input::InputConfig;
+use scn::train::export;
+use scn::train::metadata::{FaceTemplate, ModelMetadata};
+use scn::train::model::{ResNetConfig, Scn, ScnConfig};
+
+const SIZE: usize = 32;
+const CLASSES: usize = 5;
+
+/// A small SCN whose BatchNorm running statistics are not the initial ones (a few forward passes
+/// in training mode move them), so that folding has something to fold.
+fn config() -> ScnConfig {
+    ScnConfig::new(CLASSES).with_backbone(ResNetConfig::new().with_in_channels(1).with_width(8))
+}
+
+fn trained_looking_model() -> Scn {
+    let device = Device::flex();
+    device.seed(7);
+    let ad = device.clone().autodiff();
+    let model: Scn = config().init(&ad);
+    for _ in 0..3 {
+        let x = Tensor::<4>::random([4, 1, SIZE, SIZE], Distribution::Normal(0.3, 1.5), &ad);
+        let _ = model.forward(x);
+    }
+    model.valid()
+}
+
+fn metadata() -> ModelMetadata {
+    ModelMetadata {
+        classes: ["neutral", "happiness", "surprise", "sadness", "anger"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        input: InputConfig::grey(SIZE as u32),
+        face_template: FaceTemplate::fer2013(),
+        alpha_percentiles: (0..=100).map(|i| 0.4 + 0.005 * i as f32).collect(),
+        dataset: "test".into(),
+        validation: None,
+        test: None,
+        training: serde_json::json!({"baseline": false}),
+    }
+}
+
+fn burn_outputs(model: &Scn, input: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
+    let device = Device::flex();
+    let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), [n, 1, SIZE, SIZE]), &device);
+    let out = model.forward(x);
+    (
+        out.logits.into_data().to_vec::<f32>().unwrap(),
+        out.alpha.into_data().to_vec::<f32>().unwrap(),
+    )
+}
+
+fn random_input(n: usize, seed: u32) -> Vec<f32> {
+    // A deterministic pseudo-random batch in the range preprocessing produces.
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n * SIZE * SIZE)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn assert_close(what: &str, a: &[f32], b: &[f32], tolerance: f32) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(
+        worst <= tolerance,
+        "{what}: max difference {worst} > {tolerance}\n{a:?}\n{b:?}"
+    );
+}
+
+fn export_to(dir: &Path, model: &Scn, fold: bool) -> std::path::PathBuf {
+    let path = dir.join(if fold { "folded.onnx" } else { "kept.onnx" });
+    let (bytes, folded) = export::to_onnx(model, &config(), &metadata(), fold, &path).unwrap();
+    // ResNet-18: stem + 16 block convolutions + 3 downsample convolutions, each with a BatchNorm.
+    assert_eq!(folded, if fold { 20 } else { 0 });
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn tract_matches_burn_at_any_batch_size() {
+    let model = trained_looking_model();
+    let dir = tempfile::tempdir().unwrap();
+    for fold in [true, false] {
+        let path = export_to(dir.path(), &model, fold);
+        let classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+        assert!(classifier.has_embedded_metadata());
+        assert_eq!(classifier.metadata(), &metadata());
+        for n in [1, 3, 8] {
+            let input = random_input(n, n as u32 + 1);
+            let (logits, alpha) = burn_outputs(&model, &input, n);
+            let raw = classifier.run(&input).unwrap();
+            assert_eq!((raw.faces, raw.classes), (n, CLASSES));
+            assert_close(&format!("logits, batch {n}, fold {fold}"), &raw.scores, &logits, 1e-4);
+            assert_close(
+                &format!("alpha, batch {n}, fold {fold}"),
+                raw.alpha.as_deref().unwrap(),
+                &alpha,
+                1e-4,
+            );
+            let predictions = classifier.classify_preprocessed(&input).unwrap();
+            for (i, p) in predictions.iter().enumerate() {
+                assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                let row = &logits[i * CLASSES..(i + 1) * CLASSES];
+                let best = (0..CLASSES).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+                assert_eq!(p.class, best);
+                let certainty = p.certainty.unwrap();
+                assert!((0.0..=1.0).contains(&certainty));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_baseline_model_has_no_alpha_to_report() {
+    let device = Device::flex();
+    let config = config().with_baseline(true);
+    let model: Scn = config.init(&device);
+    let mut m = metadata();
+    m.training = serde_json::json!({"baseline": true});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baseline.onnx");
+    std::fs::write(&path, export::to_onnx(&model, &config, &m, true, &path).unwrap().0).unwrap();
+    let classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+    let p = &classifier.classify_preprocessed(&random_input(2, 3)).unwrap()[1];
+    assert_eq!((p.alpha, p.certainty), (None, None));
+}
+
+/// `python3 tests/onnx_check.py`: onnx.checker and onnxruntime. Skipped (with a message) where
+/// python3, onnx or onnxruntime is missing, except in CI (`CI` set), which installs them.
+#[test]
+fn the_file_passes_onnx_checker_and_runs_in_onnxruntime() {
+    let model = trained_looking_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_to(dir.path(), &model, true);
+    let n = 3;
+    let input = random_input(n, 11);
+    let raw = dir.path().join("input.f32");
+    std::fs::write(&raw, input.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&path)
+        .arg(&raw)
+        .args([n, 1, SIZE, SIZE].map(|v| v.to_string()))
+        .output();
+    let in_ci = std::env::var_os("CI").is_some();
+    let output = match output {
+        Ok(o) if o.status.code() == Some(3) && !in_ci => {
+            eprintln!("skipped: {}", String::from_utf8_lossy(&o.stderr));
+            return;
+        }
+        Err(e) if !in_ci => {
+            eprintln!("skipped: python3 not runnable ({e})");
+            return;
+        }
+        other => other.expect("python3 runs"),
+    };
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["inputs"], serde_json::json!(["image"]));
+    assert_eq!(result["outputs"], serde_json::json!(["logits", "alpha"]));
+    assert_eq!(result["input_shape"][0], "batch", "{result}");
+    assert_eq!(result["producer"], "scn");
+    for key in [
+        "scn.classes",
+        "scn.input",
+        "scn.face_template",
+        "scn.alpha_percentiles",
+        "scn.training",
+    ] {
+        assert!(
+            result["metadata"].as_array().unwrap().iter().any(|k| k == key),
+            "{key} missing: {result}"
+        );
+    }
+    let floats = |key: &str| -> Vec<f32> {
+        result[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (logits, alpha) = burn_outputs(&model, &input, n);
+    assert_close("onnxruntime logits", &floats("logits"), &logits, 1e-4);
+    assert_close("onnxruntime alpha", &floats("alpha"), &alpha, 1e-4);
+}

@@ -1,0 +1,234 @@
+//! From a training run to the runtime commands: `scn export` writes a model, `scn eval`
+//! reproduces the trainer's accuracy with it, `scn predict` classifies images; bad models and
+//! missing metadata give clear errors.
+#![cfg(feature = "train")]
+
+mod common;
+
+use std::path::Path;
+
+use common::{scn, text};
+use prost::Message;
+use scn::train::data::synthetic::{self, SyntheticSpec};
+
+/// A trained run on synthetic data with train/val/test splits: (temp dir, data, run).
+fn trained_run() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 16,
+        test_per_class: 6,
+        size: 32,
+        noise: 0.0,
+        seed: 21,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    // A validation split: the test images under another name (the folder reader takes `val/`).
+    copy_dir(&data.join("test"), &data.join("val"));
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--device",
+        "flex",
+        "--input-size",
+        "32",
+        "--channels",
+        "1",
+        "--width",
+        "4",
+        "--batch-size",
+        "8",
+        "--no-relabel",
+    ];
+    let run = scn(&args);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("test accuracy"), "{}", text(&run.stdout));
+    (dir, data, out)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn eval_json(model: &Path, data: &Path, split: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "eval",
+        "-m",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--split",
+        split,
+        "--json",
+    ];
+    args.extend(extra);
+    let out = scn(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn export_eval_and_predict_reproduce_the_trainer() {
+    let (dir, data, run) = trained_run();
+    let model = dir.path().join("model.onnx");
+    let (r, m) = (run.to_str().unwrap(), model.to_str().unwrap());
+
+    // An image-folder dataset does not fix where faces sit: export asks for the template.
+    let out = scn(&["export", r, "-o", m]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--face-template"), "{}", text(&out.stderr));
+    assert!(!model.exists());
+
+    let out = scn(&["export", r, "-o", m, "--face-template", "fer2013"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("classes: neutral, happiness, surprise"), "{stdout}");
+    assert!(stdout.contains("20 folded"), "{stdout}");
+    let again = scn(&["export", r, "-o", m, "--face-template", "fer2013"]);
+    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+
+    // The accuracies the trainer recorded for the best epoch, on validation and test.
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best/state.json")).unwrap()).unwrap();
+    let epoch = best["epoch"].as_u64().unwrap() as usize;
+    let validation = &best["history"][epoch - 1]["validation"];
+    let valid = eval_json(&model, &data, "valid", &[]);
+    assert_eq!(valid["accuracy"], validation["accuracy"], "valid split");
+    assert_eq!(valid["images"], validation["images"]);
+    let test = eval_json(&model, &data, "test", &["--batch-size", "5"]);
+    assert_eq!(test["accuracy"], best["test"]["accuracy"], "test split");
+    assert_eq!(test["confusion"], best["test"]["confusion"]);
+
+    // The text report and the PNG.
+    let png = dir.path().join("confusion.png");
+    let out = scn(&[
+        "eval",
+        "-m",
+        m,
+        "--data",
+        data.to_str().unwrap(),
+        "--confusion",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("confusion (rows: true class") && report.contains("images/s"),
+        "{report}"
+    );
+    assert!(report.contains("the trainer measured"), "{report}");
+    assert!(image::open(&png).unwrap().width() > 200);
+
+    // predict: JSON lines for images and folders; a broken image is reported and sets the status.
+    let images = data.join("test/happiness");
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    let out = scn(&[
+        "predict",
+        "-m",
+        m,
+        "--json",
+        images.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    for line in &lines[..6] {
+        let p = &line["probabilities"];
+        let probs: Vec<f64> = ["neutral", "happiness", "surprise"]
+            .iter()
+            .map(|c| p[c].as_f64().unwrap_or_else(|| panic!("{line}")))
+            .collect();
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{line}");
+        assert!(
+            line["alpha"].as_f64().is_some() && line["certainty"].as_f64().is_some(),
+            "{line}"
+        );
+        let best = (0..3).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap();
+        assert_eq!(line["expression"], ["neutral", "happiness", "surprise"][best], "{line}");
+    }
+    assert!(lines[6]["error"].as_str().is_some(), "{}", lines[6]);
+    let table = scn(&["predict", "-m", m, images.to_str().unwrap()]);
+    assert!(table.status.success());
+    assert!(text(&table.stdout).lines().count() == 7, "{}", text(&table.stdout));
+}
+
+#[test]
+fn bad_models_and_missing_metadata_are_explained() {
+    let (dir, data, run) = trained_run();
+    let model = dir.path().join("model.onnx");
+    let out = scn(&[
+        "export",
+        run.to_str().unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+        "--face-template",
+        "fer2013",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image = data.join("test/neutral/test-0-00000.png");
+    let image = image.to_str().unwrap();
+
+    let not_onnx = dir.path().join("notes.onnx");
+    std::fs::write(&not_onnx, "hello").unwrap();
+    let out = scn(&["predict", "-m", not_onnx.to_str().unwrap(), image]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("notes.onnx: not an ONNX model"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The same model without its metadata: named key, and a hint; --classes makes it usable.
+    let mut proto = tract_onnx::pb::ModelProto::decode(std::fs::read(&model).unwrap().as_slice()).unwrap();
+    proto.metadata_props.clear();
+    let bare = dir.path().join("bare.onnx");
+    std::fs::write(&bare, proto.encode_to_vec()).unwrap();
+    let b = bare.to_str().unwrap();
+    let out = scn(&["predict", "-m", b, image]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bare.onnx") && err.contains("scn.format_version") && err.contains("--classes"),
+        "{err}"
+    );
+    let out = scn(&[
+        "predict",
+        "-m",
+        b,
+        "--classes",
+        "neutral,happiness,surprise",
+        "--json",
+        image,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert!(line["certainty"].is_null(), "no calibration without metadata: {line}");
+    let out = scn(&["predict", "-m", b, "--classes", "a,b", image]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("outputs 3 classes"), "{}", text(&out.stderr));
+
+    // A dataset with classes the model lacks.
+    let out = scn(&["eval", "-m", model.to_str().unwrap(), "--data", "/nonexistent/data"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/data"), "{}", text(&out.stderr));
+}
