@@ -3,8 +3,9 @@
 //! did, runs a batch of faces at once and returns per-class probabilities, the predicted class,
 //! SCN's attention weight alpha and the certainty calibrated on the validation faces.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use image::DynamicImage;
 use scn_train::data::input::InputConfig;
@@ -87,7 +88,13 @@ pub struct Prediction {
 
 /// An expression classifier loaded from an ONNX file.
 pub struct Classifier {
+    /// For any batch size (symbolic batch axis).
     plan: Arc<TypedSimplePlan>,
+    /// Plans compiled for one batch size: tract optimises concrete shapes better (batch 1 runs
+    /// about 20% faster than through the symbolic plan). Batch 1 is compiled at load time.
+    fixed: Mutex<HashMap<usize, Arc<TypedSimplePlan>>>,
+    /// The model as loaded, for [`Classifier::prepare_batch`].
+    source: InferenceModel,
     metadata: ModelMetadata,
     path: PathBuf,
     layout: Layout,
@@ -192,6 +199,7 @@ impl Classifier {
             Layout::Nchw => f32::fact(dims!(batch, c, s, s)),
             Layout::Nhwc => f32::fact(dims!(batch, s, s, c)),
         };
+        let source = model.clone();
         let typed = model
             .with_input_fact(0, fact.into())
             .and_then(|m| m.into_optimized())
@@ -213,8 +221,10 @@ impl Classifier {
             ));
         }
         let plan = typed.into_runnable().map_err(|e| model_error(path, format!("{e:#}")))?;
-        Ok(Classifier {
+        let classifier = Classifier {
             plan,
+            fixed: Mutex::new(HashMap::new()),
+            source,
             metadata,
             path: path.to_path_buf(),
             layout,
@@ -222,7 +232,37 @@ impl Classifier {
             logits_index,
             alpha_index,
             from_metadata,
-        })
+        };
+        classifier.prepare_batch(1)?;
+        Ok(classifier)
+    }
+
+    /// Compiles a plan for batches of exactly `faces` faces (faster than the any-size plan);
+    /// worth it for a batch size used many times, such as an evaluation's.
+    pub fn prepare_batch(&self, faces: usize) -> Result<()> {
+        if faces == 0 || self.fixed_plan(faces).is_some() {
+            return Ok(());
+        }
+        let (c, s) = (self.metadata.input.channels as usize, self.metadata.input.size as usize);
+        let shape = match self.layout {
+            Layout::Nchw => [faces, c, s, s],
+            Layout::Nhwc => [faces, s, s, c],
+        };
+        let plan = self
+            .source
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_error(&self.path, format!("cannot compile the model for batch {faces}: {e:#}")))?;
+        if let Ok(mut fixed) = self.fixed.lock() {
+            fixed.insert(faces, plan);
+        }
+        Ok(())
+    }
+
+    fn fixed_plan(&self, faces: usize) -> Option<Arc<TypedSimplePlan>> {
+        self.fixed.lock().ok().and_then(|f| f.get(&faces).cloned())
     }
 
     /// The model's metadata (after overrides).
@@ -314,8 +354,8 @@ impl Classifier {
             Layout::Nhwc => [faces, s, s, c],
         };
         let tensor = Tensor::from_shape(&shape, batch).map_err(|e| Error::Inference(format!("{e:#}")))?;
-        let outputs = self
-            .plan
+        let plan = self.fixed_plan(faces).unwrap_or_else(|| self.plan.clone());
+        let outputs = plan
             .run(tvec!(tensor.into_tvalue()))
             .map_err(|e| Error::Inference(format!("{}: {e:#}", self.path.display())))?;
         let scores = outputs

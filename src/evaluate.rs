@@ -73,6 +73,7 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let start = Instant::now();
     let batch_size = batch_size.max(1);
+    classifier.prepare_batch(batch_size.min(samples.len()))?;
     let n = classifier.input_len();
     let done = AtomicUsize::new(0);
     type Chunk = (Vec<(usize, usize, Option<f32>)>, Vec<(String, String)>);
