@@ -49,7 +49,9 @@ fn tract_ms(classifier: &Classifier, batch: usize, seconds: f64, concurrent: usi
 
 fn ort_ms(model: &Path, batch: usize, threads: usize, seconds: f64) -> Result<(f64, String), String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ort_peer.py");
-    let out = Command::new("python3")
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python/bin/python3");
+    let python = if venv.is_file() { venv } else { "python3".into() };
+    let out = Command::new(python)
         .arg(script)
         .arg(model)
         .args([batch.to_string(), threads.to_string(), seconds.to_string()])

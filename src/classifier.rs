@@ -12,7 +12,6 @@ use scn_train::data::input::InputConfig;
 use scn_train::metadata::{self, FaceTemplate, MetadataError, ModelMetadata};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::dims;
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{Error, IoContext, Result};
@@ -95,6 +94,8 @@ pub struct Classifier {
     fixed: Mutex<HashMap<usize, Arc<TypedSimplePlan>>>,
     /// The model as loaded, for [`Classifier::prepare_batch`].
     source: InferenceModel,
+    /// The most faces one call takes, for graphs that fix their batch size.
+    max_batch: Option<usize>,
     metadata: ModelMetadata,
     path: PathBuf,
     layout: Layout,
@@ -195,15 +196,30 @@ impl Classifier {
         };
 
         let batch = model.sym("N");
-        let fact = match layout {
-            Layout::Nchw => f32::fact(dims!(batch, c, s, s)),
-            Layout::Nhwc => f32::fact(dims!(batch, s, s, c)),
+        let fact = |n: TDim| match layout {
+            Layout::Nchw => f32::fact([n, c.into(), s.into(), s.into()]),
+            Layout::Nhwc => f32::fact([n, s.into(), s.into(), c.into()]),
         };
         let source = model.clone();
-        let typed = model
-            .with_input_fact(0, fact.into())
-            .and_then(|m| m.into_optimized())
-            .map_err(|e| model_error(path, format!("cannot prepare the model for {c}x{s}x{s} input: {e:#}")))?;
+        let optimize = |n: TDim| {
+            model
+                .clone()
+                .with_input_fact(0, fact(n).into())
+                .and_then(|m| m.into_optimized())
+        };
+        // Any batch size; failing that (graphs that fix the batch in a Reshape), one face at a time.
+        let (typed, max_batch) = match optimize(batch.into()) {
+            Ok(typed) => (typed, None),
+            Err(any_size) => {
+                let typed = optimize(1.into())
+                    .map_err(|e| model_error(path, format!("cannot prepare the model for {c}x{s}x{s} input: {e:#}")))?;
+                log::warn!(
+                    "{}: the graph fixes the batch size ({any_size:#}): faces run one at a time",
+                    path.display()
+                );
+                (typed, Some(1))
+            }
+        };
         let classes = typed
             .output_fact(logits_index)
             .ok()
@@ -221,9 +237,14 @@ impl Classifier {
             ));
         }
         let plan = typed.into_runnable().map_err(|e| model_error(path, format!("{e:#}")))?;
+        let fixed = match max_batch {
+            Some(max) => HashMap::from([(max, plan.clone())]),
+            None => HashMap::new(),
+        };
         let classifier = Classifier {
             plan,
-            fixed: Mutex::new(HashMap::new()),
+            fixed: Mutex::new(fixed),
+            max_batch,
             source,
             metadata,
             path: path.to_path_buf(),
@@ -240,7 +261,7 @@ impl Classifier {
     /// Compiles a plan for batches of exactly `faces` faces (faster than the any-size plan);
     /// worth it for a batch size used many times, such as an evaluation's.
     pub fn prepare_batch(&self, faces: usize) -> Result<()> {
-        if faces == 0 || self.fixed_plan(faces).is_some() {
+        if faces == 0 || self.max_batch.is_some() || self.fixed_plan(faces).is_some() {
             return Ok(());
         }
         let (c, s) = (self.metadata.input.channels as usize, self.metadata.input.size as usize);
@@ -347,6 +368,24 @@ impl Classifier {
                 scores: Vec::new(),
                 alpha: None,
             });
+        }
+        if let Some(max) = self.max_batch
+            && faces > max
+        {
+            let mut all = RawOutput {
+                faces,
+                classes: k,
+                scores: Vec::with_capacity(faces * k),
+                alpha: None,
+            };
+            for chunk in batch.chunks(max * n) {
+                let part = self.run(chunk)?;
+                all.scores.extend(part.scores);
+                if let Some(a) = part.alpha {
+                    all.alpha.get_or_insert_with(Vec::new).extend(a);
+                }
+            }
+            return Ok(all);
         }
         let (c, s) = (self.metadata.input.channels as usize, self.metadata.input.size as usize);
         let shape = match self.layout {

@@ -3,6 +3,8 @@
 //! BatchNorm folded or kept; the file passes `onnx.checker` and carries the metadata.
 #![cfg(feature = "train")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -56,8 +58,8 @@ fn burn_outputs(model: &Scn, input: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
     let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), [n, 1, SIZE, SIZE]), &device);
     let out = model.forward(x);
     (
-        out.logits.into_data().to_vec::<f32>().unwrap(),
-        out.alpha.into_data().to_vec::<f32>().unwrap(),
+        out.logits.into_data().try_to_vec::<f32>().unwrap(),
+        out.alpha.into_data().try_to_vec::<f32>().unwrap(),
     )
 }
 
@@ -142,7 +144,7 @@ fn a_baseline_model_has_no_alpha_to_report() {
 }
 
 /// `python3 tests/onnx_check.py`: onnx.checker and onnxruntime. Skipped (with a message) where
-/// python3, onnx or onnxruntime is missing, except in CI (`CI` set), which installs them.
+/// python3, onnx or onnxruntime is missing (`.ci/setup` installs them in target/python), except in CI (`CI` set), which installs them.
 #[test]
 fn the_file_passes_onnx_checker_and_runs_in_onnxruntime() {
     let model = trained_looking_model();
@@ -153,7 +155,7 @@ fn the_file_passes_onnx_checker_and_runs_in_onnxruntime() {
     let raw = dir.path().join("input.f32");
     std::fs::write(&raw, input.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
-    let output = Command::new("python3")
+    let output = Command::new(common::python())
         .arg(&script)
         .arg(&path)
         .arg(&raw)

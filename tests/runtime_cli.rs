@@ -232,3 +232,28 @@ fn bad_models_and_missing_metadata_are_explained() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/data"), "{}", text(&out.stderr));
 }
+
+/// The peer of ../shared/peers (a Keras mini-Xception without scn metadata, channels-last, a
+/// graph that fixes its batch size to 1) evaluated on FER2013 PrivateTest: about 66%.
+#[test]
+#[ignore = "needs ../shared/peers and ../shared/datasets/ferplus; run: cargo test --test runtime_cli -- --ignored"]
+fn the_fer_peer_model_evaluates_on_fer2013() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let peer = root.join("shared/peers/fer_mini_xception_64x64_gray.onnx");
+    let data = root.join("shared/datasets/ferplus");
+    let report = eval_json(
+        &peer,
+        &data,
+        "test",
+        &[
+            "--format",
+            "fer2013",
+            "--probabilities",
+            "--classes",
+            "angry,disgust,fear,happy,sad,surprise,neutral",
+        ],
+    );
+    assert_eq!(report["images"], 3573);
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    assert!((0.64..0.68).contains(&accuracy), "{accuracy}");
+}

@@ -16,3 +16,10 @@ pub fn scn(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The Python that has onnx and onnxruntime: `.ci/setup`'s virtual environment
+/// (`target/python`) when it exists, else `python3` from `PATH`.
+pub fn python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python/bin/python3");
+    if venv.is_file() { venv } else { "python3".into() }
+}

@@ -81,7 +81,7 @@ impl FaceTemplate {
         FaceTemplate {
             size: 48,
             landmarks: [[15.6, 18.9], [32.4, 18.9], [24.0, 27.5], [17.2, 36.6], [30.8, 36.6]],
-            source: "FER2013/FERPlus 48x48 crops: mean landmarks of their faces".into(),
+            source: "FER2013/FERPlus 48x48 crops: typical landmark positions (estimated, not measured)".into(),
         }
     }
 
@@ -91,7 +91,7 @@ impl FaceTemplate {
         FaceTemplate {
             size: 100,
             landmarks: [[30.3, 40.0], [69.7, 40.0], [50.0, 58.0], [34.0, 77.0], [66.0, 77.0]],
-            source: "RAF-DB aligned 100x100 images: mean landmarks of their faces".into(),
+            source: "RAF-DB aligned 100x100 images: typical landmark positions (estimated, not measured)".into(),
         }
     }
 
