@@ -227,10 +227,63 @@ fn bad_models_and_missing_metadata_are_explained() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("outputs 3 classes"), "{}", text(&out.stderr));
 
-    // A dataset with classes the model lacks.
+    // An ONNX model that is not an image classifier (a rank-2 input).
+    let flat = dir.path().join("flat.onnx");
+    std::fs::write(&flat, rank2_model()).unwrap();
+    let out = scn(&["predict", "-m", flat.to_str().unwrap(), "--classes", "a,b", image]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("flat.onnx") && err.contains("rank 2"), "{err}");
+
+    // A dataset that is not there.
     let out = scn(&["eval", "-m", model.to_str().unwrap(), "--data", "/nonexistent/data"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/data"), "{}", text(&out.stderr));
+}
+
+/// `y = relu(x)` with `x: float[1, 10]`: valid ONNX, but no image input.
+fn rank2_model() -> Vec<u8> {
+    use tract_onnx::pb::{self, tensor_shape_proto::Dimension, tensor_shape_proto::dimension, type_proto};
+    let value = |name: &str| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: [1, 10]
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "flat".into(),
+            node: vec![pb::NodeProto {
+                op_type: "Relu".into(),
+                input: vec!["x".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            }],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    model.encode_to_vec()
 }
 
 /// The peer of ../shared/peers (a Keras mini-Xception without scn metadata, channels-last, a
