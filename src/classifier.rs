@@ -301,6 +301,11 @@ impl Classifier {
         self.from_metadata
     }
 
+    /// What the class output holds (logits or probabilities).
+    pub fn output_kind(&self) -> OutputKind {
+        self.output
+    }
+
     /// Class names in output order.
     pub fn classes(&self) -> &[String] {
         &self.metadata.classes
@@ -353,7 +358,7 @@ impl Classifier {
     /// another): the class output and alpha as the model returns them.
     pub fn run(&self, batch: &[f32]) -> Result<RawOutput> {
         let n = self.input_len();
-        if batch.len() % n != 0 {
+        if !batch.len().is_multiple_of(n) {
             return Err(Error::InvalidArgument(format!(
                 "a batch of preprocessed faces must hold a multiple of {n} floats, got {}",
                 batch.len()

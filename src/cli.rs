@@ -36,6 +36,73 @@ pub enum Command {
     /// Accuracy of an exported model on a dataset split: per class, confusion matrix (text and
     /// PNG), throughput.
     Eval(EvalArgs),
+    /// Live recognition: faces found, aligned and classified in camera frames, a video file or
+    /// images, shown in a window and/or written as JSON lines and annotated frames.
+    Run(Box<RunArgs>),
+}
+
+/// `scn run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The expression model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Camera index or (part of its) name [default: 0 when no --video or --images is given].
+    #[arg(long, value_name = "INDEX|NAME", conflicts_with_all = ["video", "images"])]
+    pub camera: Option<String>,
+    /// A video file (read through ffmpeg, which must be on the PATH).
+    #[arg(long, value_name = "FILE", conflicts_with = "images")]
+    pub video: Option<PathBuf>,
+    /// Image files or folders of images, one frame each.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// List the cameras and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Camera frame size to ask for, WIDTHxHEIGHT (the closest offered is used).
+    #[arg(long, default_value = "640x480", value_name = "WxH")]
+    pub resolution: String,
+    /// Camera frame rate to ask for.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Seconds to keep trying to reopen a camera that stopped delivering frames.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub reconnect: f64,
+    /// Smallest face to find, in pixels of the frame (smaller is slower).
+    #[arg(long, default_value_t = 40.0, value_name = "PIXELS")]
+    pub min_face: f32,
+    /// Face score threshold of the detector's last stage (0-1).
+    #[arg(long, default_value_t = 0.9)]
+    pub face_threshold: f32,
+    /// Most faces classified per frame (the largest are kept).
+    #[arg(long, default_value_t = 8)]
+    pub max_faces: usize,
+    /// Frames each face's probabilities are averaged over.
+    #[arg(long, default_value_t = 5, value_name = "FRAMES")]
+    pub smooth: usize,
+    /// No smoothing: every frame's own probabilities.
+    #[arg(long)]
+    pub raw: bool,
+    /// No window (headless: use --json and/or --save).
+    #[arg(long)]
+    pub no_window: bool,
+    /// One JSON object per frame on stdout: every face's box, landmarks, probabilities, alpha,
+    /// certainty and track id, and the time per stage.
+    #[arg(long)]
+    pub json: bool,
+    /// Write each annotated frame as a PNG into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<u64>,
+    /// Process video files as fast as possible in the window too (default there: the video's
+    /// own speed).
+    #[arg(long)]
+    pub fast: bool,
+    /// Threads for inference [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// `scn export`
@@ -63,9 +130,10 @@ pub struct ExportArgs {
 /// The model to run and what to assume where it carries no scn metadata.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// The ONNX model (written by `scn export`, or any image classifier with --classes).
+    /// The ONNX model (written by `scn export`, or any image classifier with --classes)
+    /// [default: $SCN_MODEL, else the shipped models/scn-ferplus.onnx].
     #[arg(short, long, value_name = "FILE")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Class names in output order, comma-separated (required for models without metadata).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub classes: Option<Vec<String>>,

@@ -71,6 +71,20 @@ impl Canvas {
         }
     }
 
+    /// Replaces the canvas's content with an RGB image (resizing the buffer only when the
+    /// size changes).
+    pub fn load_rgb(&mut self, image: &image::RgbImage) {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        if (self.width, self.height) != (w, h) {
+            self.width = w;
+            self.height = h;
+            self.pixels.resize(w * h, 0);
+        }
+        for (dst, p) in self.pixels.iter_mut().zip(image.as_raw().chunks_exact(3)) {
+            *dst = (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]);
+        }
+    }
+
     /// Sets one pixel, blended with what is there (`alpha` in 0..=1); outside is ignored.
     pub fn blend(&mut self, x: i64, y: i64, color: Rgb, alpha: f32) {
         if x < 0 || y < 0 || x as usize >= self.width || y as usize >= self.height {

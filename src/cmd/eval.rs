@@ -88,7 +88,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let mapping = evaluate::class_mapping(&dataset.classes, classifier.classes()).with_context(|| {
         format!(
             "{} cannot be evaluated on {}",
-            args.model.model.display(),
+            classifier.path().display(),
             dataset.description
         )
     })?;
@@ -117,7 +117,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     } else {
         println!(
             "{} on {} ({} split, {})",
-            args.model.model.display(),
+            classifier.path().display(),
             args.data.display(),
             split.name(),
             dataset.description
@@ -139,8 +139,8 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         let names: Vec<&str> = report.classes.iter().map(String::as_str).collect();
         let title = format!(
             "{} on {} {}: {:.2}% ({} images)",
-            args.model
-                .model
+            classifier
+                .path()
                 .file_name()
                 .map_or_else(|| "model".into(), |f| f.to_string_lossy()),
             dataset.description,

@@ -6,6 +6,7 @@ mod eval;
 mod export;
 mod model;
 mod predict;
+mod run;
 #[cfg(feature = "train")]
 mod train;
 
@@ -24,5 +25,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Run(args) => run::run(*args),
     }
 }

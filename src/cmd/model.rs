@@ -33,14 +33,18 @@ pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
     })
 }
 
-/// Loads the model the arguments name.
+/// Loads the model the arguments name (the shipped default model if they name none).
 pub fn load(args: &ModelArgs) -> Result<Classifier> {
-    let classifier = Classifier::load(&args.model, &overrides(args)?)
-        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    let path = match &args.model {
+        Some(path) => path.clone(),
+        None => scn::models::default_model()?,
+    };
+    let classifier = Classifier::load(&path, &overrides(args)?)
+        .with_context(|| format!("cannot load the model {}", path.display()))?;
     let m = classifier.metadata();
     log::info!(
         "model {}: {} classes ({}), input {}x{}x{}, trained on {}",
-        args.model.display(),
+        path.display(),
         m.classes.len(),
         m.classes.join(", "),
         m.input.channels,

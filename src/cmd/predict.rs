@@ -89,8 +89,8 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let files = image_files(&args.images)?;
     if !args.json {
         println!(
-            "{:<40} {:<10} {:>7} {:>6} {:>6}  {}",
-            "image", "expression", "prob.", "alpha", "certain", "next"
+            "{:<40} {:<10} {:>7} {:>6} {:>6}  next",
+            "image", "expression", "prob.", "alpha", "certain"
         );
     }
     let mut failed = 0;

@@ -23,3 +23,75 @@ pub fn python() -> std::path::PathBuf {
     let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python/bin/python3");
     if venv.is_file() { venv } else { "python3".into() }
 }
+
+/// Whether an external program runs (`PROGRAM -version`). In CI (`CI=true`) a missing program
+/// fails the test, so that what CI must check is never skipped there.
+pub fn have_program(program: &str, version_flag: &str) -> bool {
+    let ok = Command::new(program)
+        .arg(version_flag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{program} is missing: .ci/setup installs it"
+        );
+        eprintln!("{program} not installed: this check is skipped (it runs in CI)");
+    }
+    ok
+}
+
+/// Trains a tiny model (width 4, 3 classes) on synthetic data for two steps and exports it
+/// with the FER2013 face template: a model with complete metadata for runtime tests. Returns
+/// the ONNX path inside `dir`.
+#[cfg(feature = "train")]
+pub fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
+    use scn::train::data::synthetic::{self, SyntheticSpec};
+    let data = dir.join("tiny-data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 8,
+        test_per_class: 4,
+        size: 48,
+        noise: 0.0,
+        seed: 5,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let run = dir.join("tiny-run");
+    let args = [
+        "train",
+        data.to_str().unwrap(),
+        "-o",
+        run.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--input-size",
+        "48",
+        "--channels",
+        "1",
+        "--width",
+        "4",
+        "--batch-size",
+        "8",
+        "--no-relabel",
+        "--val-split",
+        "test",
+    ];
+    let out = scn(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let model = dir.join("tiny.onnx");
+    let out = scn(&[
+        "export",
+        run.to_str().unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+        "--face-template",
+        "fer2013",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    model
+}

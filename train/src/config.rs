@@ -241,6 +241,22 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_file_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "official, paper and ferplus48 at least");
+        let cpu = TrainConfig::load(&dir.join("ferplus48.json")).unwrap();
+        assert_eq!((cpu.input.size, cpu.input.channels), (48, 1));
+    }
+
+    #[test]
     fn schedules_match_pytorch_stepping_after_each_epoch() {
         let exp = Schedule::Exponential { gamma: 0.9 };
         assert_eq!(exp.lr(1.0, 1), 1.0);

@@ -62,6 +62,14 @@ impl fmt::Display for Adapter {
 }
 
 /// Lists the Vulkan, Metal and DX12 adapters (never GL: burn's wgpu backend cannot train on it).
+/// Empty in builds without the `wgpu` feature.
+#[cfg(not(feature = "wgpu"))]
+pub fn adapters() -> Vec<Adapter> {
+    Vec::new()
+}
+
+/// Lists the Vulkan, Metal and DX12 adapters (never GL: burn's wgpu backend cannot train on it).
+#[cfg(feature = "wgpu")]
 pub fn adapters() -> Vec<Adapter> {
     let backends = wgpu::Backends::PRIMARY;
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -98,7 +106,8 @@ pub struct SelectedDevice {
     pub is_wgpu: bool,
 }
 
-fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
+#[cfg(feature = "wgpu")]
+fn wgpu_device(adapter: &Adapter) -> Result<SelectedDevice> {
     let kind = match adapter.kind.as_str() {
         "DiscreteGpu" => DeviceKind::DiscreteGpu(adapter.index),
         "IntegratedGpu" => DeviceKind::IntegratedGpu(adapter.index),
@@ -106,11 +115,18 @@ fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
         "Cpu" => DeviceKind::Cpu,
         _ => DeviceKind::DefaultDevice,
     };
-    SelectedDevice {
+    Ok(SelectedDevice {
         device: Device::wgpu(kind),
         description: format!("wgpu: {adapter}"),
         is_wgpu: true,
-    }
+    })
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device(adapter: &Adapter) -> Result<SelectedDevice> {
+    Err(Error::Device(format!(
+        "{adapter}: this scn was built without GPU support (the `gpu` feature); rebuild with default features, or use --device flex"
+    )))
 }
 
 fn flex() -> SelectedDevice {
@@ -133,7 +149,7 @@ pub fn select_from(choice: DeviceChoice, adapters: &[Adapter]) -> Result<Selecte
     match choice {
         DeviceChoice::Flex => Ok(flex()),
         DeviceChoice::Auto => match best_gpu {
-            Some(adapter) => Ok(wgpu_device(adapter)),
+            Some(adapter) => wgpu_device(adapter),
             None => {
                 if let Some(soft) = adapters.first() {
                     log::info!("only a software adapter was found ({soft}); training on flex, which is faster");
@@ -150,8 +166,13 @@ pub fn select_from(choice: DeviceChoice, adapters: &[Adapter]) -> Result<Selecte
                         "wgpu runs on a software adapter ({adapter}): expect it to be much slower than --device flex"
                     );
                 }
-                Ok(wgpu_device(adapter))
+                wgpu_device(adapter)
             }
+            None if cfg!(not(feature = "wgpu")) => Err(Error::Device(
+                "this scn was built without GPU support (the `gpu` feature): rebuild with default features, \
+                 or use --device flex"
+                    .into(),
+            )),
             None => Err(Error::Device(
                 "no Vulkan, Metal or DX12 adapter found: install your GPU's driver (on Linux without a GPU, \
                  mesa-vulkan-drivers gives a software one), or use --device flex"
@@ -188,6 +209,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "wgpu")]
     fn auto_prefers_a_discrete_gpu_and_never_a_software_adapter() {
         let found = [
             adapter("Cpu", 0),
@@ -206,6 +228,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "wgpu")]
     fn explicit_wgpu_takes_a_software_adapter_but_fails_without_any() {
         assert!(select_from(DeviceChoice::Wgpu, &[adapter("Cpu", 0)]).unwrap().is_wgpu);
         let err = select_from(DeviceChoice::Wgpu, &[]).unwrap_err();

@@ -237,7 +237,7 @@ fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
         return None;
     }
     if !tensor.raw_data.is_empty() {
-        if tensor.raw_data.len() % 4 != 0 {
+        if !tensor.raw_data.len().is_multiple_of(4) {
             return None;
         }
         return Some(
@@ -284,6 +284,7 @@ fn fold_batch_norms(proto: &mut ModelProto) -> usize {
 
     let mut removed = vec![false; graph.node.len()];
     let mut folded = 0;
+    #[allow(clippy::needless_range_loop)] // `graph.node` is read by index while `removed` is written
     for bn_index in 0..graph.node.len() {
         let bn = &graph.node[bn_index];
         if bn.op_type != "BatchNormalization" || bn.input.len() != 5 || bn.output.len() != 1 {

@@ -254,6 +254,7 @@ fn relabeling_cures_label_noise() {
 /// The GPU code path, on whatever wgpu adapter exists (in CI: Mesa's lavapipe, a software
 /// Vulkan driver from `mesa-vulkan-drivers`). Two steps of a tiny model, checked against flex.
 #[test]
+#[cfg(feature = "wgpu")]
 fn two_steps_on_wgpu() {
     let _serial = serial();
     let found = scn_train::device::adapters();

@@ -1,0 +1,307 @@
+//! `scn run`: frames from a camera, a video or images through the recognizer, to a window,
+//! JSON lines and/or annotated PNGs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use scn::draw::{Canvas, Rgb};
+use scn::face::{DetectorConfig, Mtcnn};
+use scn::live::{FaceResult, FrameResult, Recognizer};
+use scn::source::camera::{self, Camera, CameraRequest};
+use scn::source::images::ImageFiles;
+use scn::source::video::VideoFile;
+use scn::source::{Frame, FrameSource};
+use scn::track::TrackerConfig;
+use scn::window::Display;
+use serde_json::json;
+
+use super::model;
+use crate::cli::RunArgs;
+
+/// Parses "640x480".
+fn parse_resolution(text: &str) -> Result<(u32, u32)> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| anyhow!("--resolution takes WIDTHxHEIGHT, got '{text}'"))?;
+    let (w, h) = (w.trim().parse::<u32>(), h.trim().parse::<u32>());
+    match (w, h) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => bail!("--resolution takes WIDTHxHEIGHT in pixels, got '{text}'"),
+    }
+}
+
+fn list_cameras() -> Result<ExitCode> {
+    let found = camera::list()?;
+    if found.is_empty() {
+        println!("{}", camera::describe_found(&found));
+        return Ok(ExitCode::FAILURE);
+    }
+    for c in &found {
+        println!("{}\t{}\t{}", c.index, c.name, c.description);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A face as one JSON object (probabilities by class name).
+fn face_json(face: &FaceResult, classes: &[String]) -> serde_json::Value {
+    let probabilities: serde_json::Map<String, serde_json::Value> = classes
+        .iter()
+        .zip(&face.probabilities)
+        .map(|(c, p)| (c.clone(), json!(p)))
+        .collect();
+    json!({
+        "id": face.id,
+        "box": face.bbox,
+        "score": face.score,
+        "landmarks": face.landmarks,
+        "expression": face.expression,
+        "probability": face.probability,
+        "probabilities": probabilities,
+        "alpha": face.alpha,
+        "certainty": face.certainty,
+    })
+}
+
+fn frame_json(frame: &Frame, result: &FrameResult, classes: &[String]) -> serde_json::Value {
+    let mut value = json!({
+        "frame": frame.index,
+        "time": (frame.time * 1000.0).round() / 1000.0,
+        "width": frame.image.width(),
+        "height": frame.image.height(),
+        "faces": result.faces.iter().map(|f| face_json(f, classes)).collect::<Vec<_>>(),
+        "ms": {
+            "detect": result.ms.detect,
+            "align": result.ms.align,
+            "classify": result.ms.classify,
+            "total": result.ms.total(),
+        },
+    });
+    if let Some(path) = &frame.path {
+        value["image"] = json!(path.display().to_string());
+    }
+    value
+}
+
+/// Name of the annotated PNG of a frame.
+fn save_name(frame: &Frame) -> String {
+    match &frame.path {
+        Some(path) => format!(
+            "{}.png",
+            path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy())
+        ),
+        None => format!("frame-{:06}.png", frame.index),
+    }
+}
+
+fn screenshot_path(dir: Option<&Path>, index: u64) -> PathBuf {
+    let name = format!("scn-screenshot-{index:06}.png");
+    dir.map_or_else(|| PathBuf::from(&name), |d| d.join(&name))
+}
+
+/// Running totals for the summary.
+#[derive(Default)]
+struct Totals {
+    frames: u64,
+    with_faces: u64,
+    faces: u64,
+    detect: f64,
+    align: f64,
+    classify: f64,
+}
+
+/// Runs `scn run`.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.list {
+        return list_cameras();
+    }
+    if args.no_window && !args.json && args.save.is_none() {
+        bail!("--no-window shows nothing: add --json and/or --save DIR");
+    }
+    if !(0.0..=1.0).contains(&args.face_threshold) {
+        bail!("--face-threshold must be within 0-1, got {}", args.face_threshold);
+    }
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("cannot set up the inference threads")?;
+    }
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+
+    // The frame source first: a missing camera or video is reported before models load.
+    let is_images = !args.images.is_empty();
+    let mut source: Box<dyn FrameSource> = if let Some(video) = &args.video {
+        Box::new(VideoFile::open(video)?)
+    } else if is_images {
+        Box::new(ImageFiles::open(&args.images)?)
+    } else {
+        Box::new(Camera::open(CameraRequest {
+            camera: args.camera.clone().unwrap_or_else(|| "0".into()),
+            resolution: Some(parse_resolution(&args.resolution)?),
+            fps: Some(args.fps),
+            reconnect: Duration::from_secs_f64(args.reconnect.max(0.0)),
+        })?)
+    };
+    log::info!("reading {}", source.describe());
+
+    let classifier = model::load(&args.model)?;
+    let detector = Mtcnn::embedded(DetectorConfig {
+        min_face: args.min_face,
+        thresholds: [0.6, 0.7, args.face_threshold],
+        ..DetectorConfig::default()
+    })?;
+    let tracking = TrackerConfig {
+        window: if args.raw { 1 } else { args.smooth.max(1) },
+        ..TrackerConfig::default()
+    };
+    let classes = classifier.classes().to_vec();
+    let mut recognizer = Recognizer::new(detector, classifier, tracking.clone(), args.max_faces);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while the first is handled would kill the process: fine.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+
+    let mut frame = Frame::empty();
+    let mut canvas = Canvas::new(1, 1, Rgb::BLACK);
+    let mut display: Option<Display> = None;
+    let mut totals = Totals::default();
+    let pace = !args.no_window && !args.fast && args.video.is_some();
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut fps: Option<f64> = None;
+    let mut paused = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            log::info!("interrupted");
+            break;
+        }
+        if paused {
+            let keys = display.as_mut().map(|d| d.idle()).unwrap_or_default();
+            if keys.quit {
+                break;
+            }
+            if keys.toggle_pause {
+                paused = false;
+            }
+            if keys.screenshot {
+                let path = screenshot_path(args.save.as_deref(), frame.index);
+                canvas
+                    .save_png(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                log::info!("screenshot: {}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(15));
+            continue;
+        }
+        if args.max_frames.is_some_and(|m| totals.frames >= m) {
+            break;
+        }
+        if !source.next_into(&mut frame)? {
+            break;
+        }
+        if is_images {
+            // Unrelated photos: no tracking or smoothing across them.
+            recognizer.reset_tracks(tracking.clone());
+        }
+        let result = recognizer
+            .process(&frame.image)
+            .with_context(|| format!("frame {} of {}", frame.index, source.describe()))?;
+        totals.frames += 1;
+        totals.faces += result.faces.len() as u64;
+        totals.with_faces += u64::from(!result.faces.is_empty());
+        totals.detect += result.ms.detect;
+        totals.align += result.ms.align;
+        totals.classify += result.ms.classify;
+        let now = Instant::now();
+        let dt = (now - last).as_secs_f64();
+        last = now;
+        if totals.frames > 1 && dt > 0.0 {
+            fps = Some(fps.map_or(1.0 / dt, |f| 0.9 * f + 0.1 / dt));
+        }
+
+        if args.json {
+            serde_json::to_writer(&mut out, &frame_json(&frame, &result, &classes))?;
+            writeln!(out)?;
+            out.flush()?;
+        }
+        if args.save.is_some() || !args.no_window {
+            canvas.load_rgb(&frame.image);
+            scn::overlay::draw(&mut canvas, &result, &classes, fps, false);
+        }
+        if let Some(dir) = &args.save {
+            let path = dir.join(save_name(&frame));
+            canvas
+                .save_png(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if !args.no_window {
+            if display.is_none() {
+                display = Some(Display::open(
+                    &format!("scn - {}", source.describe()),
+                    canvas.width,
+                    canvas.height,
+                )?);
+            }
+            if let Some(d) = display.as_mut() {
+                let keys = d.show(&canvas)?;
+                if keys.quit {
+                    break;
+                }
+                if keys.screenshot {
+                    let path = screenshot_path(args.save.as_deref(), frame.index);
+                    canvas
+                        .save_png(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    log::info!("screenshot: {}", path.display());
+                }
+                paused = keys.toggle_pause || (is_images && !args.fast);
+            }
+        }
+        if pace {
+            let due = Duration::from_secs_f64(frame.time.max(0.0));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    drop(out);
+
+    let n = totals.frames.max(1) as f64;
+    let elapsed = started.elapsed().as_secs_f64();
+    log::info!(
+        "{} frames in {elapsed:.1} s ({:.1} fps), faces in {} of them ({} faces); mean per frame: detect {:.1} ms, align {:.1} ms, classify {:.1} ms",
+        totals.frames,
+        totals.frames as f64 / elapsed.max(1e-9),
+        totals.with_faces,
+        totals.faces,
+        totals.detect / n,
+        totals.align / n,
+        totals.classify / n
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolutions_parse() {
+        assert_eq!(parse_resolution("640x480").unwrap(), (640, 480));
+        assert_eq!(parse_resolution("1280X720").unwrap(), (1280, 720));
+        assert!(parse_resolution("640").is_err());
+        assert!(parse_resolution("0x480").is_err());
+    }
+}

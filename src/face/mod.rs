@@ -1,0 +1,7 @@
+//! Faces in frames: detection (MTCNN on tract) and alignment to a model's face template.
+
+pub mod align;
+pub mod detect;
+
+pub use align::Similarity;
+pub use detect::{BoundingBox, DetectorConfig, Face, Mtcnn};

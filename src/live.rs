@@ -1,0 +1,219 @@
+//! The live recognizer: per frame, detect the faces, align each to the model's face template,
+//! classify them all in one batch, and follow them across frames. Buffers (crops, the batch)
+//! are allocated once and reused, so a camera loop does not allocate per frame beyond the
+//! detector's small per-face vectors.
+
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::classifier::{Classifier, OutputKind, argmax, softmax};
+use crate::error::Result;
+use crate::face::{BoundingBox, Mtcnn, align};
+use crate::track::{Observation, Tracker, TrackerConfig};
+
+/// One recognised face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceResult {
+    /// Track id: the same face keeps it across frames.
+    pub id: u64,
+    /// `[x1, y1, x2, y2]` in frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector score.
+    pub score: f32,
+    /// Eyes, nose, mouth corners, `[x, y]` in frame pixels.
+    pub landmarks: [[f32; 2]; 5],
+    /// The most probable expression.
+    pub expression: String,
+    /// Its (smoothed) probability.
+    pub probability: f32,
+    /// Every class's (smoothed) probability, in the model's class order.
+    pub probabilities: Vec<f32>,
+    /// SCN's attention weight (smoothed), for models that have one.
+    pub alpha: Option<f32>,
+    /// Fraction of validation faces with a lower alpha.
+    pub certainty: Option<f32>,
+}
+
+/// Milliseconds spent per stage on one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    /// Face detection.
+    pub detect: f64,
+    /// Alignment and preprocessing of the crops.
+    pub align: f64,
+    /// Expression classification (one batch).
+    pub classify: f64,
+}
+
+impl StageTimes {
+    /// Sum of the stages.
+    pub fn total(&self) -> f64 {
+        self.detect + self.align + self.classify
+    }
+}
+
+/// What the recognizer found in one frame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FrameResult {
+    /// The faces, largest first.
+    pub faces: Vec<FaceResult>,
+    /// Time per stage.
+    pub ms: StageTimes,
+}
+
+/// Detector + classifier + tracker.
+#[derive(Debug)]
+pub struct Recognizer {
+    detector: Mtcnn,
+    classifier: Classifier,
+    tracker: Tracker,
+    max_faces: usize,
+    crop: RgbImage,
+    grey: Vec<u8>,
+    batch: Vec<f32>,
+}
+
+impl Recognizer {
+    /// Puts the parts together; `max_faces` caps the faces classified per frame (the largest
+    /// are kept).
+    pub fn new(detector: Mtcnn, classifier: Classifier, tracker: TrackerConfig, max_faces: usize) -> Recognizer {
+        Recognizer {
+            detector,
+            classifier,
+            tracker: Tracker::new(tracker),
+            max_faces: max_faces.max(1),
+            crop: RgbImage::new(1, 1),
+            grey: Vec::new(),
+            batch: Vec::new(),
+        }
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The detector.
+    pub fn detector(&self) -> &Mtcnn {
+        &self.detector
+    }
+
+    /// Forgets the tracked faces (a new, unrelated image).
+    pub fn reset_tracks(&mut self, tracker: TrackerConfig) {
+        self.tracker = Tracker::new(tracker);
+    }
+
+    /// Writes the aligned crop of a face (model input size, RGB) into `out`; false when the
+    /// landmarks are degenerate.
+    pub fn aligned_crop(&self, image: &RgbImage, landmarks: &[[f32; 2]; 5], out: &mut RgbImage) -> bool {
+        let meta = self.classifier.metadata();
+        align::align_into(image, landmarks, &meta.face_template, meta.input.size, out).is_some()
+    }
+
+    /// Recognises the faces of a frame.
+    pub fn process(&mut self, image: &RgbImage) -> Result<FrameResult> {
+        let t0 = Instant::now();
+        let mut faces = self.detector.detect(image)?;
+        faces.sort_by(|a, b| (b.bbox.width() * b.bbox.height()).total_cmp(&(a.bbox.width() * a.bbox.height())));
+        faces.truncate(self.max_faces);
+        let t1 = Instant::now();
+
+        let meta = self.classifier.metadata();
+        let (side, channels) = (meta.input.size, meta.input.channels);
+        let n = self.classifier.input_len();
+        self.batch.resize(n * faces.len(), 0.0);
+        let mut kept = Vec::with_capacity(faces.len());
+        for face in &faces {
+            let slot = kept.len();
+            if align::align_into(image, &face.landmarks, &meta.face_template, side, &mut self.crop).is_none() {
+                continue;
+            }
+            let pixels: &[u8] = if channels == 1 {
+                self.grey.clear();
+                self.grey.extend(self.crop.pixels().map(|p| luma(p.0)));
+                &self.grey
+            } else {
+                self.crop.as_raw()
+            };
+            self.classifier
+                .normalize_into(pixels, &mut self.batch[slot * n..(slot + 1) * n]);
+            kept.push(face);
+        }
+        self.batch.truncate(n * kept.len());
+        let t2 = Instant::now();
+
+        let raw = self.classifier.run(&self.batch)?;
+        let observations: Vec<Observation> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, face)| {
+                let row = &raw.scores[i * raw.classes..(i + 1) * raw.classes];
+                Observation {
+                    bbox: face.bbox,
+                    probabilities: match self.classifier.output_kind() {
+                        OutputKind::Logits => softmax(row),
+                        OutputKind::Probabilities => row.to_vec(),
+                    },
+                    alpha: raw.alpha.as_ref().map(|a| a[i]),
+                }
+            })
+            .collect();
+        let tracked = self.tracker.update(&observations);
+        let t3 = Instant::now();
+
+        let classes = self.classifier.classes();
+        let results = kept
+            .iter()
+            .zip(tracked)
+            .map(|(face, t)| {
+                let class = argmax(&t.probabilities);
+                let BoundingBox { x1, y1, x2, y2 } = face.bbox;
+                FaceResult {
+                    id: t.id,
+                    bbox: [x1, y1, x2, y2],
+                    score: face.score,
+                    landmarks: face.landmarks,
+                    expression: classes.get(class).cloned().unwrap_or_default(),
+                    probability: t.probabilities.get(class).copied().unwrap_or(0.0),
+                    certainty: t.alpha.and_then(|a| meta.certainty(a)),
+                    alpha: t.alpha,
+                    probabilities: t.probabilities,
+                }
+            })
+            .collect();
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+        Ok(FrameResult {
+            faces: results,
+            ms: StageTimes {
+                detect: ms(t0, t1),
+                align: ms(t1, t2),
+                classify: ms(t2, t3),
+            },
+        })
+    }
+}
+
+/// Grey level of an RGB pixel, as `image`'s `to_luma8` (and so training) computes it.
+fn luma([r, g, b]: [u8; 3]) -> u8 {
+    let l = (2126 * u32::from(r) + 7152 * u32::from(g) + 722 * u32::from(b) + 5000) / 10000;
+    l.min(255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_conversion_matches_the_training_pipeline() {
+        let img = RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 16) as u8, ((x * y) % 256) as u8])
+        });
+        let reference = image::DynamicImage::ImageRgb8(img.clone()).to_luma8();
+        for (p, q) in img.pixels().zip(reference.pixels()) {
+            assert_eq!(luma(p.0), q.0[0], "{p:?}");
+        }
+    }
+}

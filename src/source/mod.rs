@@ -1,0 +1,82 @@
+//! Where frames come from: a camera, a video file or image files, behind one interface, so
+//! that everything the live recognizer does can be tested and shown without a camera.
+
+pub mod camera;
+pub mod images;
+pub mod video;
+
+use std::path::PathBuf;
+
+use image::RgbImage;
+
+/// One frame of a stream.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The pixels (RGB).
+    pub image: RgbImage,
+    /// Position in the stream, from 0.
+    pub index: u64,
+    /// Seconds since the stream started (the video's timestamp, or the capture time).
+    pub time: f64,
+    /// The file it came from, for image sources.
+    pub path: Option<PathBuf>,
+}
+
+impl Frame {
+    /// An empty frame, to be filled by [`FrameSource::next_into`].
+    pub fn empty() -> Frame {
+        Frame {
+            image: RgbImage::new(0, 0),
+            index: 0,
+            time: 0.0,
+            path: None,
+        }
+    }
+}
+
+/// Errors of frame sources.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file could not be read.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An external program the source needs is missing or failed.
+    #[error("{program}: {reason}")]
+    Program {
+        /// The program.
+        program: String,
+        /// What went wrong, and how to fix it.
+        reason: String,
+    },
+    /// The camera could not be found, opened or read.
+    #[error("camera {camera}: {reason}")]
+    Camera {
+        /// Which camera.
+        camera: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// This build has no camera support.
+    #[error(
+        "this scn was built without camera support (the `camera` feature); rebuild with it, or use --video / --images"
+    )]
+    NoCameraSupport,
+}
+
+/// A stream of frames.
+pub trait FrameSource {
+    /// What the stream is, for messages ("video clip.mp4 (640x360, 25 fps)").
+    fn describe(&self) -> String;
+
+    /// The stream's nominal frame rate, where it has one.
+    fn fps(&self) -> Option<f64>;
+
+    /// Reads the next frame into `frame`, reusing its buffer where the size allows. Returns
+    /// false at the end of the stream.
+    fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError>;
+}

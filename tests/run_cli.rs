@@ -1,0 +1,312 @@
+//! `scn run` end to end: images, video clips made from the public-domain photos (ffmpeg), the
+//! JSON lines, annotated frames, the window under Xvfb, and the errors for missing inputs.
+#![cfg(feature = "train")]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{have_program, scn, text, tiny_model};
+
+/// One tiny model for all tests of this file.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = MODEL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tiny_model(dir.path());
+        (dir, path)
+    });
+    path
+}
+
+fn faces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/faces")
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// A 640x360 H.264 clip of `photo` panning slowly (`frames` frames at 25 fps).
+fn clip(dir: &Path, photo: &str, frames: u32) -> PathBuf {
+    let out = dir.join(format!("{photo}.mp4"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(faces_dir().join(photo))
+        .args([
+            "-vf",
+            "scale=640:-2,crop=640:360:0:'(ih-360)/2+20*sin(n/6)',format=yuv420p",
+            "-r",
+            "25",
+            "-frames:v",
+            &frames.to_string(),
+            "-c:v",
+            "libx264",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not make the test clip");
+    out
+}
+
+#[test]
+fn images_give_one_json_line_each_with_every_face_field() {
+    let out = scn(&[
+        "run",
+        "-m",
+        model().to_str().unwrap(),
+        "--images",
+        faces_dir().to_str().unwrap(),
+        "--no-window",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 5, "one line per image");
+    let count = |name: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l["image"].as_str().unwrap().ends_with(name))
+            .unwrap();
+        line["faces"].as_array().unwrap().len()
+    };
+    assert_eq!(count("coffee.jpg"), 0);
+    for name in ["astronaut.jpg", "biden.jpg", "grace_hopper_512x512.jpg"] {
+        assert_eq!(count(name), 1, "{name}");
+    }
+    let grace = lines
+        .iter()
+        .find(|l| l["image"].as_str().unwrap().ends_with("grace_hopper_512x512.jpg"))
+        .unwrap();
+    let face = &grace["faces"][0];
+    let b: Vec<f64> = face["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!((b[0] - 178.0).abs() < 5.0 && (b[3] - 309.0).abs() < 5.0, "{b:?}");
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    let probs = face["probabilities"].as_object().unwrap();
+    assert_eq!(probs.len(), 3, "one probability per class, by name");
+    let sum: f64 = probs.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-4);
+    assert!(probs.contains_key(face["expression"].as_str().unwrap()));
+    assert!(face["alpha"].as_f64().unwrap() > 0.0 && face["alpha"].as_f64().unwrap() < 1.0);
+    assert!(face["certainty"].is_number());
+    assert_eq!(face["id"], 1);
+    for stage in ["detect", "align", "classify", "total"] {
+        assert!(grace["ms"][stage].as_f64().unwrap() >= 0.0, "{stage}");
+    }
+    assert_eq!(grace["width"], 512);
+}
+
+#[test]
+fn a_clip_with_a_face_finds_it_in_every_frame_and_keeps_its_id() {
+    if !have_program("ffmpeg", "-version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = clip(dir.path(), "grace_hopper_512x512.jpg", 30);
+    let saved = dir.path().join("frames");
+    let out = scn(&[
+        "run",
+        "-m",
+        model().to_str().unwrap(),
+        "--video",
+        video.to_str().unwrap(),
+        "--no-window",
+        "--json",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 30);
+    let with_face = lines
+        .iter()
+        .filter(|l| l["faces"].as_array().unwrap().len() == 1)
+        .count();
+    assert!(with_face >= 29, "a face in {with_face} of 30 frames");
+    let ids: std::collections::BTreeSet<u64> = lines
+        .iter()
+        .flat_map(|l| l["faces"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ids.len(), 1, "one face, one track id: {ids:?}");
+    assert_eq!(lines[29]["frame"], 29);
+    assert!(
+        (lines[25]["time"].as_f64().unwrap() - 1.0).abs() < 1e-6,
+        "25 fps timestamps"
+    );
+    // Annotated frames: the face box is drawn over the picture.
+    let first = image::open(saved.join("frame-000000.png")).unwrap().into_rgb8();
+    assert_eq!(first.dimensions(), (640, 360));
+    let face = &lines[0]["faces"][0]["box"];
+    let (x1, y1, y2) = (
+        face[0].as_f64().unwrap() as u32,
+        face[1].as_f64().unwrap() as u32,
+        face[3].as_f64().unwrap() as u32,
+    );
+    let edge = first.get_pixel(x1 + 1, (y1 + y2) / 2);
+    let palette: Vec<[u8; 3]> = (0..3)
+        .map(|i| {
+            let c = scn::overlay::class_color(i);
+            [c.0, c.1, c.2]
+        })
+        .collect();
+    assert!(palette.contains(&edge.0), "box edge colour {:?}", edge.0);
+    assert_eq!(std::fs::read_dir(&saved).unwrap().count(), 30);
+}
+
+#[test]
+fn a_clip_without_faces_finds_none() {
+    if !have_program("ffmpeg", "-version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = clip(dir.path(), "coffee.jpg", 20);
+    let out = scn(&[
+        "run",
+        "-m",
+        model().to_str().unwrap(),
+        "--video",
+        video.to_str().unwrap(),
+        "--no-window",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 20);
+    assert!(lines.iter().all(|l| l["faces"].as_array().unwrap().is_empty()));
+}
+
+#[test]
+fn missing_inputs_are_named() {
+    let m = model().to_str().unwrap();
+    let out = scn(&[
+        "run",
+        "-m",
+        m,
+        "--video",
+        "/nonexistent/clip.mp4",
+        "--no-window",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nonexistent/clip.mp4"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = scn(&[
+        "run",
+        "-m",
+        m,
+        "--images",
+        "/nonexistent/photos",
+        "--no-window",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nonexistent/photos"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = scn(&["run", "-m", m, "--images", faces_dir().to_str().unwrap(), "--no-window"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--json"), "{}", text(&out.stderr));
+
+    // This machine's cameras: with none (CI), opening one says so and lists what was found.
+    let list = scn(&["run", "--list"]);
+    if text(&list.stdout).contains("no cameras") {
+        assert_eq!(list.status.code(), Some(1));
+        let out = scn(&["run", "-m", m, "--camera", "0", "--no-window", "--json"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("camera 0") && err.contains("no cameras were found"),
+            "{err}"
+        );
+    }
+}
+
+/// The window, on a virtual X display: the frame and the overlay are drawn.
+#[test]
+fn the_window_shows_the_annotated_frames() {
+    if !(have_program("ffmpeg", "-version") && have_program("Xvfb", "-help") && have_program("import", "-version")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = clip(dir.path(), "grace_hopper_512x512.jpg", 75);
+    let display = format!(":{}", 90 + std::process::id() % 100);
+    let mut xvfb = Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut run = Command::new(env!("CARGO_BIN_EXE_scn"))
+        .args([
+            "run",
+            "-m",
+            model().to_str().unwrap(),
+            "--video",
+            video.to_str().unwrap(),
+            "--json",
+        ])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for a few processed frames (the clip plays at its own speed: 3 s).
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut seen = 0;
+    while seen < 5 && started.elapsed() < Duration::from_secs(60) {
+        match lines.next() {
+            Some(Ok(_)) => seen += 1,
+            _ => break,
+        }
+    }
+    let shot = dir.path().join("shot.png");
+    let grabbed = Command::new("import")
+        .args(["-display", display.as_str(), "-window", "root"])
+        .arg(&shot)
+        .status()
+        .unwrap();
+    let _ = run.kill();
+    let output = run.wait_with_output().unwrap();
+    let _ = xvfb.kill();
+    let _ = xvfb.wait();
+    assert!(seen >= 5, "scn showed {seen} frames: {}", text(&output.stderr));
+    assert!(grabbed.success());
+    let shot = image::open(&shot).unwrap().into_rgb8();
+    // The picture is there (not a black window) ...
+    let bright = shot
+        .pixels()
+        .filter(|p| p.0.iter().map(|&c| u32::from(c)).sum::<u32>() > 150)
+        .count();
+    assert!(bright > 100_000, "only {bright} bright pixels on the screen");
+    // ... and so is the overlay: a face box in one of the class colours.
+    let palette: Vec<[u8; 3]> = (0..3)
+        .map(|i| {
+            let c = scn::overlay::class_color(i);
+            [c.0, c.1, c.2]
+        })
+        .collect();
+    let boxed = shot.pixels().filter(|p| palette.contains(&p.0)).count();
+    assert!(boxed > 200, "{boxed} pixels in the class colours");
+}
