@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Face score threshold of the detector's last stage (0-1).
     #[arg(long, default_value_t = 0.9)]
     pub face_threshold: f32,
+    /// Search the whole frame for faces every N frames; in between, follow the faces found
+    /// (much faster; new faces appear up to N-1 frames late). 1: search every frame.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub detect_every: usize,
     /// Most faces classified per frame (the largest are kept).
     #[arg(long, default_value_t = 8)]
     pub max_faces: usize,
@@ -305,6 +309,27 @@ pub enum DataCommand {
     /// Write a copy of a label file with a fraction of each class's training labels flipped to
     /// another class at random (the SCN paper's synthetic noise), and a record of the flips.
     Noise(NoiseArgs),
+    /// Measure where the faces of a dataset's images sit (median MTCNN landmarks): a face
+    /// template for `scn export --face-template FILE`, so that `scn run` aligns live faces
+    /// like the training images.
+    Template(TemplateArgs),
+}
+
+/// `scn data template`
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Split to measure on.
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Most images to measure (spread evenly over the split).
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
+    /// Write the template as JSON here (default: print it).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// A dataset (shared by the commands that read one).

@@ -60,6 +60,8 @@ impl StageTimes {
 pub struct FrameResult {
     /// The faces, largest first.
     pub faces: Vec<FaceResult>,
+    /// Whether the whole frame was searched (false: the last frame's faces were followed).
+    pub full_detection: bool,
     /// Time per stage.
     pub ms: StageTimes,
 }
@@ -71,6 +73,9 @@ pub struct Recognizer {
     classifier: Classifier,
     tracker: Tracker,
     max_faces: usize,
+    detect_every: usize,
+    since_detection: usize,
+    last_boxes: Vec<BoundingBox>,
     crop: RgbImage,
     grey: Vec<u8>,
     batch: Vec<f32>,
@@ -78,13 +83,17 @@ pub struct Recognizer {
 
 impl Recognizer {
     /// Puts the parts together; `max_faces` caps the faces classified per frame (the largest
-    /// are kept).
+    /// are kept). The whole frame is searched for faces every frame; see
+    /// [`Recognizer::detect_every`] to follow known faces in between.
     pub fn new(detector: Mtcnn, classifier: Classifier, tracker: TrackerConfig, max_faces: usize) -> Recognizer {
         Recognizer {
             detector,
             classifier,
             tracker: Tracker::new(tracker),
             max_faces: max_faces.max(1),
+            detect_every: 1,
+            since_detection: 0,
+            last_boxes: Vec::new(),
             crop: RgbImage::new(1, 1),
             grey: Vec::new(),
             batch: Vec::new(),
@@ -101,9 +110,20 @@ impl Recognizer {
         &self.detector
     }
 
+    /// Searches the whole frame only every `frames` frames (and whenever no face is known);
+    /// in between, the last frame's faces are followed by the detector's last stage alone,
+    /// which costs a fraction of a full search. New faces then appear up to `frames - 1`
+    /// frames late. 1 searches every frame.
+    pub fn detect_every(mut self, frames: usize) -> Recognizer {
+        self.detect_every = frames.max(1);
+        self
+    }
+
     /// Forgets the tracked faces (a new, unrelated image).
     pub fn reset_tracks(&mut self, tracker: TrackerConfig) {
         self.tracker = Tracker::new(tracker);
+        self.last_boxes.clear();
+        self.since_detection = 0;
     }
 
     /// Writes the aligned crop of a face (model input size, RGB) into `out`; false when the
@@ -116,9 +136,18 @@ impl Recognizer {
     /// Recognises the faces of a frame.
     pub fn process(&mut self, image: &RgbImage) -> Result<FrameResult> {
         let t0 = Instant::now();
-        let mut faces = self.detector.detect(image)?;
+        let full = self.last_boxes.is_empty() || self.since_detection + 1 >= self.detect_every;
+        let mut faces = if full {
+            self.since_detection = 0;
+            self.detector.detect(image)?
+        } else {
+            self.since_detection += 1;
+            self.detector.refine(image, &self.last_boxes)?
+        };
         faces.sort_by(|a, b| (b.bbox.width() * b.bbox.height()).total_cmp(&(a.bbox.width() * a.bbox.height())));
         faces.truncate(self.max_faces);
+        self.last_boxes.clear();
+        self.last_boxes.extend(faces.iter().map(|f| f.bbox));
         let t1 = Instant::now();
 
         let meta = self.classifier.metadata();
@@ -187,6 +216,7 @@ impl Recognizer {
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
         Ok(FrameResult {
             faces: results,
+            full_detection: full,
             ms: StageTimes {
                 detect: ms(t0, t1),
                 align: ms(t1, t2),

@@ -153,3 +153,48 @@ fn aligned_crops_put_the_landmarks_on_the_template() {
         assert!(b.width() > 96.0, "{name}: the face fills the crop: {b:?}");
     }
 }
+
+#[test]
+fn a_template_measured_on_aligned_crops_is_the_template_they_were_aligned_to() {
+    // A folder dataset of 48x48 grey crops of the photos, aligned to the FER2013 template with
+    // a little jitter (as a dataset's crops vary), then measured back.
+    let mtcnn = detector();
+    let template = FaceTemplate::fer2013();
+    let dir = tempfile::tempdir().unwrap();
+    let class_dir = dir.path().join("train/neutral");
+    std::fs::create_dir_all(&class_dir).unwrap();
+    let mut n = 0;
+    for name in ["grace_hopper_512x512.jpg", "biden.jpg", "astronaut.jpg", "obama.jpg"] {
+        let image = photo(name);
+        let face = mtcnn.detect(&image).unwrap()[0].clone();
+        for (dx, dy) in [(0.0, 0.0), (0.6, 0.0), (-0.6, 0.3), (0.0, -0.5)] {
+            let shifted = FaceTemplate {
+                landmarks: template.landmarks.map(|[x, y]| [x + dx, y + dy]),
+                ..template.clone()
+            };
+            let mut crop = RgbImage::new(1, 1);
+            align::align_into(&image, &face.landmarks, &shifted, 48, &mut crop).unwrap();
+            image::DynamicImage::ImageRgb8(crop)
+                .to_luma8()
+                .save(class_dir.join(format!("{n:02}.png")))
+                .unwrap();
+            n += 1;
+        }
+    }
+    let dataset = scn::train::data::Dataset::open(dir.path(), &Default::default()).unwrap();
+    let samples = &dataset.split(scn::train::data::Split::Train).unwrap().samples;
+    let m = scn::face::template::measure(&mtcnn, samples, 100, "test").unwrap();
+    assert_eq!(m.template.size, 48);
+    assert!(m.measured >= 14, "faces in {} of {}", m.measured, m.tried);
+    for k in 0..5 {
+        for axis in 0..2 {
+            let (got, want) = (m.template.landmarks[k][axis], template.landmarks[k][axis]);
+            assert!(
+                (got - want).abs() < 1.5,
+                "landmark {k}: {:?} vs {:?}",
+                m.template.landmarks[k],
+                template.landmarks[k]
+            );
+        }
+    }
+}

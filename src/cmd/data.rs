@@ -7,15 +7,16 @@ use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use scn::train::data::check::{self, Report};
 use scn::train::data::noise::{self, NoiseOptions, NoiseSummary};
-use scn::train::data::{Dataset, Format, LabelMode, OpenOptions, RafdbImages};
+use scn::train::data::{Dataset, Format, LabelMode, OpenOptions, RafdbImages, Split};
 
-use crate::cli::{CheckArgs, DataCommand, NoiseArgs, OpenArgs};
+use crate::cli::{CheckArgs, DataCommand, NoiseArgs, OpenArgs, TemplateArgs};
 
 /// Runs a `scn data` subcommand.
 pub fn run(command: DataCommand) -> Result<ExitCode> {
     match command {
         DataCommand::Check(args) => run_check(args),
         DataCommand::Noise(args) => run_noise(args),
+        DataCommand::Template(args) => run_template(args),
     }
 }
 
@@ -181,6 +182,39 @@ pub fn render_report(report: &Report, max_issues: usize) -> String {
         }
     }
     out
+}
+
+fn run_template(args: TemplateArgs) -> Result<ExitCode> {
+    let split =
+        Split::parse(&args.split).ok_or_else(|| anyhow!("unknown --split '{}' (train, valid, test)", args.split))?;
+    let options = open_options(&args.dataset.open)?;
+    let data = &args.dataset.data;
+    let dataset =
+        Dataset::open(data, &options).with_context(|| format!("cannot read the dataset at {}", data.display()))?;
+    let samples = dataset
+        .split(split)
+        .map(|s| s.samples.as_slice())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow!("{} has no {} split", data.display(), split.name()))?;
+    let detector = scn::face::Mtcnn::embedded(scn::face::DetectorConfig::default())?;
+    let source = format!("{} ({} split)", dataset.description, split.name());
+    let m = scn::face::template::measure(&detector, samples, args.limit, &source)?;
+    let json = serde_json::to_string_pretty(&m.template)?;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => println!("{json}"),
+    }
+    eprintln!(
+        "faces found in {} of {} images; spread (interquartile range, px):",
+        m.measured, m.tried
+    );
+    for (name, [sx, sy]) in scn::train::metadata::LANDMARK_NAMES.iter().zip(m.spread) {
+        eprintln!("  {name:<18} x {sx:.1}  y {sy:.1}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_noise(args: NoiseArgs) -> Result<ExitCode> {

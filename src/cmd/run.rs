@@ -74,6 +74,7 @@ fn frame_json(frame: &Frame, result: &FrameResult, classes: &[String]) -> serde_
         "width": frame.image.width(),
         "height": frame.image.height(),
         "faces": result.faces.iter().map(|f| face_json(f, classes)).collect::<Vec<_>>(),
+        "full_detection": result.full_detection,
         "ms": {
             "detect": result.ms.detect,
             "align": result.ms.align,
@@ -162,7 +163,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ..TrackerConfig::default()
     };
     let classes = classifier.classes().to_vec();
-    let mut recognizer = Recognizer::new(detector, classifier, tracking.clone(), args.max_faces);
+    let mut recognizer =
+        Recognizer::new(detector, classifier, tracking.clone(), args.max_faces).detect_every(args.detect_every);
 
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -2,6 +2,7 @@
 
 pub mod align;
 pub mod detect;
+pub mod template;
 
 pub use align::Similarity;
 pub use detect::{BoundingBox, DetectorConfig, Face, Mtcnn};

@@ -108,7 +108,9 @@ impl VideoFile {
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-nostdin", "-i"])
             .arg(path)
-            .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            // Every decoded frame once: no duplicates or drops to reach a constant rate.
+            .args(["-map", "0:v:0", "-vsync", "passthrough"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

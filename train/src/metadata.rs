@@ -80,8 +80,10 @@ impl FaceTemplate {
     pub fn fer2013() -> FaceTemplate {
         FaceTemplate {
             size: 48,
-            landmarks: [[15.6, 18.9], [32.4, 18.9], [24.0, 27.5], [17.2, 36.6], [30.8, 36.6]],
-            source: "FER2013/FERPlus 48x48 crops: typical landmark positions (estimated, not measured)".into(),
+            landmarks: [[14.9, 18.4], [32.8, 18.2], [23.7, 28.4], [16.6, 37.0], [31.2, 36.7]],
+            source: "FERPlus 48x48 training images: median MTCNN landmarks of 2485 of 3000 images \
+                     (`scn data template`)"
+                .into(),
         }
     }
 
