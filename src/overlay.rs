@@ -132,6 +132,7 @@ mod tests {
                 alpha: Some(0.7),
                 certainty: Some(0.4),
             }],
+            full_detection: true,
             ms: StageTimes::default(),
         };
         draw(&mut canvas, &result, &classes, Some(30.0), false);

@@ -141,6 +141,14 @@ fn a_clip_with_a_face_finds_it_in_every_frame_and_keeps_its_id() {
         .flat_map(|l| l["faces"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()))
         .collect();
     assert_eq!(ids.len(), 1, "one face, one track id: {ids:?}");
+    // The whole frame is searched every 5th frame (the default --detect-every), the face is
+    // followed in between.
+    let full: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["full_detection"] == true)
+        .map(|l| l["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(full, vec![0, 5, 10, 15, 20, 25]);
     assert_eq!(lines[29]["frame"], 29);
     assert!(
         (lines[25]["time"].as_f64().unwrap() - 1.0).abs() < 1e-6,
