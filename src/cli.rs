@@ -135,7 +135,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// The ONNX model (written by `scn export`, or any image classifier with --classes)
-    /// [default: $SCN_MODEL, else the shipped models/scn-ferplus.onnx].
+    /// [default: $SCN_MODEL, else models/scn-ferplus.onnx].
     #[arg(short, long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// Class names in output order, comma-separated (required for models without metadata).

@@ -33,7 +33,7 @@ pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
     })
 }
 
-/// Loads the model the arguments name (the shipped default model if they name none).
+/// Loads the model the arguments name (the default model if they name none).
 pub fn load(args: &ModelArgs) -> Result<Classifier> {
     let path = match &args.model {
         Some(path) => path.clone(),
