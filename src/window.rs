@@ -70,17 +70,10 @@ impl Display {
     pub fn show(&mut self, canvas: &Canvas) -> Result<Keys, WindowError> {
         #[cfg(feature = "window")]
         {
-            use minifb::{Key, KeyRepeat};
             self.window
                 .update_with_buffer(&canvas.pixels, canvas.width, canvas.height)
                 .map_err(|e| WindowError::Update(e.to_string()))?;
-            Ok(self.keys(
-                |w| w.get_keys_pressed(KeyRepeat::No),
-                Key::Q,
-                Key::Escape,
-                Key::Space,
-                Key::S,
-            ))
+            Ok(self.keys())
         }
         #[cfg(not(feature = "window"))]
         {
@@ -93,15 +86,8 @@ impl Display {
     pub fn idle(&mut self) -> Keys {
         #[cfg(feature = "window")]
         {
-            use minifb::{Key, KeyRepeat};
             self.window.update();
-            self.keys(
-                |w| w.get_keys_pressed(KeyRepeat::No),
-                Key::Q,
-                Key::Escape,
-                Key::Space,
-                Key::S,
-            )
+            self.keys()
         }
         #[cfg(not(feature = "window"))]
         {
@@ -113,19 +99,13 @@ impl Display {
     }
 
     #[cfg(feature = "window")]
-    fn keys(
-        &self,
-        pressed: impl Fn(&minifb::Window) -> Vec<minifb::Key>,
-        q: minifb::Key,
-        esc: minifb::Key,
-        space: minifb::Key,
-        s: minifb::Key,
-    ) -> Keys {
-        let keys = pressed(&self.window);
+    fn keys(&self) -> Keys {
+        use minifb::{Key, KeyRepeat};
+        let pressed = self.window.get_keys_pressed(KeyRepeat::No);
         Keys {
-            quit: !self.window.is_open() || keys.contains(&q) || keys.contains(&esc),
-            toggle_pause: keys.contains(&space),
-            screenshot: keys.contains(&s),
+            quit: !self.window.is_open() || pressed.contains(&Key::Q) || pressed.contains(&Key::Escape),
+            toggle_pause: pressed.contains(&Key::Space),
+            screenshot: pressed.contains(&Key::S),
         }
     }
 }
