@@ -34,6 +34,8 @@ pub fn default_model_candidates() -> Vec<PathBuf> {
         }
     }
     places.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MODEL));
+    let mut seen = std::collections::HashSet::new();
+    places.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     places
 }
 
@@ -50,4 +52,24 @@ pub fn default_model() -> Result<PathBuf> {
          model; looked at: {}",
         looked.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_models_folder_is_a_candidate_and_places_are_not_repeated() {
+        let places = default_model_candidates();
+        assert!(
+            places
+                .iter()
+                .any(|p| p.ends_with(Path::new("models").join(DEFAULT_MODEL)))
+        );
+        let unique: std::collections::HashSet<_> = places
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or(p.clone()))
+            .collect();
+        assert_eq!(unique.len(), places.len(), "{places:?}");
+    }
 }
