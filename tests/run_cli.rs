@@ -318,3 +318,35 @@ fn the_window_shows_the_annotated_frames() {
     let boxed = shot.pixels().filter(|p| palette.contains(&p.0)).count();
     assert!(boxed > 200, "{boxed} pixels in the class colours");
 }
+
+/// The real clips of ../shared/fixtures (not redistributable, so not in the repository).
+#[test]
+#[ignore = "needs ../shared/fixtures/videos; run: cargo test --test run_cli -- --ignored"]
+fn the_shared_fixture_clips() {
+    let videos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/videos");
+    let faces_per_frame = |name: &str| -> Vec<usize> {
+        let out = scn(&[
+            "run",
+            "-m",
+            model().to_str().unwrap(),
+            "--video",
+            videos.join(name).to_str().unwrap(),
+            "--no-window",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        json_lines(&out.stdout)
+            .iter()
+            .map(|l| l["faces"].as_array().unwrap().len())
+            .collect()
+    };
+    let one = faces_per_frame("single_face.mp4");
+    assert_eq!(one.len(), 72);
+    assert!(one.iter().filter(|&&n| n == 1).count() >= 70, "{one:?}");
+    assert!(faces_per_frame("no_face.mp4").iter().all(|&n| n == 0));
+    // A face clip followed by a clip without one: faces first, then none.
+    let mixed = faces_per_frame("face_noface.mov");
+    let first_empty = mixed.iter().position(|&n| n == 0).unwrap();
+    assert!(first_empty >= 60, "{mixed:?}");
+    assert!(mixed[first_empty + 5..].iter().all(|&n| n == 0), "{mixed:?}");
+}

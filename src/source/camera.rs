@@ -66,9 +66,23 @@ pub fn describe_found(found: &[CameraEntry]) -> String {
     format!("cameras found: {}", list.join(", "))
 }
 
-/// A live camera.
+/// An open camera stream, as the platform backend (or a test) provides it.
+pub trait CameraDevice {
+    /// "camera \"name\" (640x480, 30 fps, MJPEG)".
+    fn describe(&self) -> String;
+    /// The negotiated frame rate.
+    fn fps(&self) -> Option<f64>;
+    /// Waits for the next frame and decodes it into `out`.
+    fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError>;
+}
+
+/// Opens (or reopens) a camera device.
+pub type Opener = Box<dyn FnMut(&CameraRequest) -> Result<Box<dyn CameraDevice>, SourceError>>;
+
+/// A live camera: frames from a [`CameraDevice`], reopened when it stops delivering them.
 pub struct Camera {
-    inner: imp::Inner,
+    inner: Box<dyn CameraDevice>,
+    opener: Opener,
     request: CameraRequest,
     started: Instant,
     next: u64,
@@ -83,9 +97,18 @@ impl std::fmt::Debug for Camera {
 impl Camera {
     /// Opens the camera the request names and starts its stream.
     pub fn open(request: CameraRequest) -> Result<Camera, SourceError> {
-        let inner = imp::Inner::open(&request)?;
+        Camera::with_opener(
+            request,
+            Box::new(|r: &CameraRequest| imp::Inner::open(r).map(|inner| Box::new(inner) as Box<dyn CameraDevice>)),
+        )
+    }
+
+    /// A camera whose device comes from `opener` (called again to reconnect).
+    pub fn with_opener(request: CameraRequest, mut opener: Opener) -> Result<Camera, SourceError> {
+        let inner = opener(&request)?;
         Ok(Camera {
             inner,
+            opener,
             request,
             started: Instant::now(),
             next: 0,
@@ -109,8 +132,8 @@ impl FrameSource for Camera {
             log::warn!("{error}; trying to reopen it for {:?}", self.request.reconnect);
             let deadline = Instant::now() + self.request.reconnect;
             loop {
-                std::thread::sleep(Duration::from_millis(500));
-                match imp::Inner::open(&self.request).and_then(|mut inner| {
+                std::thread::sleep(RETRY_PAUSE.min(self.request.reconnect));
+                match (self.opener)(&self.request).and_then(|mut inner| {
                     inner.read_into(&mut frame.image)?;
                     Ok(inner)
                 }) {
@@ -139,6 +162,9 @@ impl FrameSource for Camera {
         Ok(true)
     }
 }
+
+/// Pause between attempts to reopen a camera.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Converts one YUYV (YUY2) frame to RGB (BT.601, limited range).
 pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, out: &mut [u8]) -> bool {
@@ -214,6 +240,20 @@ mod imp {
     pub struct Inner {
         camera: nokhwa::Camera,
         name: String,
+    }
+
+    impl super::CameraDevice for Inner {
+        fn describe(&self) -> String {
+            Inner::describe(self)
+        }
+
+        fn fps(&self) -> Option<f64> {
+            Inner::fps(self)
+        }
+
+        fn read_into(&mut self, out: &mut RgbImage) -> Result<(), SourceError> {
+            Inner::read_into(self, out)
+        }
     }
 
     impl Inner {
@@ -330,20 +370,22 @@ mod imp {
 
     pub struct Inner;
 
-    impl Inner {
-        pub fn open(_: &CameraRequest) -> Result<Inner, SourceError> {
-            Err(SourceError::NoCameraSupport)
-        }
-
-        pub fn describe(&self) -> String {
+    impl super::CameraDevice for Inner {
+        fn describe(&self) -> String {
             String::new()
         }
 
-        pub fn fps(&self) -> Option<f64> {
+        fn fps(&self) -> Option<f64> {
             None
         }
 
-        pub fn read_into(&mut self, _: &mut RgbImage) -> Result<(), SourceError> {
+        fn read_into(&mut self, _: &mut RgbImage) -> Result<(), SourceError> {
+            Err(SourceError::NoCameraSupport)
+        }
+    }
+
+    impl Inner {
+        pub fn open(_: &CameraRequest) -> Result<Inner, SourceError> {
             Err(SourceError::NoCameraSupport)
         }
     }
@@ -385,6 +427,84 @@ mod tests {
         let mut out = vec![0u8; 2 * 2 * 3];
         assert!(nv12_to_rgb(&[235, 16, 16, 235, 128, 128], 2, 2, &mut out));
         assert_eq!(&out[..6], &[255, 255, 255, 0, 0, 0]);
+    }
+
+    /// A device that delivers `frames` frames, then fails (unplugged).
+    struct FakeDevice {
+        frames: usize,
+    }
+
+    impl CameraDevice for FakeDevice {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+
+        fn fps(&self) -> Option<f64> {
+            Some(30.0)
+        }
+
+        fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError> {
+            if self.frames == 0 {
+                return Err(SourceError::Camera {
+                    camera: "fake".into(),
+                    reason: "no frame: device unplugged".into(),
+                });
+            }
+            self.frames -= 1;
+            *out = image::RgbImage::new(4, 4);
+            Ok(())
+        }
+    }
+
+    fn request(reconnect_ms: u64) -> CameraRequest {
+        CameraRequest {
+            reconnect: Duration::from_millis(reconnect_ms),
+            ..CameraRequest::default()
+        }
+    }
+
+    #[test]
+    fn an_unplugged_camera_that_comes_back_is_reopened() {
+        // Opened once (3 frames), then unplugged: the first reopen fails, the second works.
+        let mut opens = 0;
+        let opener: Opener = Box::new(move |_| {
+            opens += 1;
+            match opens {
+                1 => Ok(Box::new(FakeDevice { frames: 3 }) as Box<dyn CameraDevice>),
+                2 => Err(SourceError::Camera {
+                    camera: "0".into(),
+                    reason: "not there".into(),
+                }),
+                _ => Ok(Box::new(FakeDevice { frames: 2 }) as Box<dyn CameraDevice>),
+            }
+        });
+        let mut camera = Camera::with_opener(request(5_000), opener).unwrap();
+        let mut frame = Frame::empty();
+        for i in 0..5 {
+            assert!(camera.next_into(&mut frame).unwrap(), "frame {i}");
+            assert_eq!(frame.index, i);
+        }
+    }
+
+    #[test]
+    fn an_unplugged_camera_that_stays_away_ends_the_stream_with_a_message() {
+        // One frame; then the device opens again but never delivers another.
+        let mut opens = 0;
+        let opener: Opener = Box::new(move |_| {
+            opens += 1;
+            let frames = if opens == 1 { 1 } else { 0 };
+            Ok(Box::new(FakeDevice { frames }) as Box<dyn CameraDevice>)
+        });
+        let mut camera = Camera::with_opener(request(300), opener).unwrap();
+        let mut frame = Frame::empty();
+        assert!(camera.next_into(&mut frame).unwrap());
+        let started = Instant::now();
+        let err = camera.next_into(&mut frame).unwrap_err().to_string();
+        assert!(
+            err.contains("stopped delivering frames") && err.contains("did not come back"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
     }
 
     #[test]
