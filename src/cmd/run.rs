@@ -148,6 +148,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             resolution: Some(parse_resolution(&args.resolution)?),
             fps: Some(args.fps),
             reconnect: Duration::from_secs_f64(args.reconnect.max(0.0)),
+            ..CameraRequest::default()
         })?)
     };
     log::info!("reading {}", source.describe());

@@ -1,10 +1,16 @@
 //! Cameras through nokhwa (V4L2 on Linux, AVFoundation on macOS, Media Foundation on Windows).
-//! Frames are decoded here (MJPEG with the `image` crate's pure-Rust JPEG decoder, YUYV and
-//! NV12 with integer BT.601 arithmetic) into a reused buffer. A camera that stops delivering
-//! frames (unplugged, taken by another program) is reopened for a while before the stream ends
-//! with a clear error: never a hang.
+//! Frames are captured on their own thread (so capture overlaps the recognizer's work) and
+//! decoded there (MJPEG with the `image` crate's pure-Rust JPEG decoder, YUYV and NV12 with
+//! integer BT.601 arithmetic) into a few buffers that go back and forth. A camera that fails
+//! (unplugged, taken by another program) is reopened for a while before the stream ends with a
+//! clear error; one that stops answering altogether (a read that never returns) is left behind
+//! after a few seconds and reopened the same way: never a hang.
 
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use image::RgbImage;
 
 use super::{Frame, FrameSource, SourceError};
 
@@ -30,6 +36,8 @@ pub struct CameraRequest {
     pub fps: Option<u32>,
     /// How long to keep trying to reopen a camera that stopped delivering frames.
     pub reconnect: Duration,
+    /// How long a frame may take before the camera counts as hung (and is reopened).
+    pub stall: Duration,
 }
 
 impl Default for CameraRequest {
@@ -39,6 +47,7 @@ impl Default for CameraRequest {
             resolution: Some((640, 480)),
             fps: Some(30),
             reconnect: Duration::from_secs(10),
+            stall: Duration::from_secs(5),
         }
     }
 }
@@ -66,26 +75,30 @@ pub fn describe_found(found: &[CameraEntry]) -> String {
     format!("cameras found: {}", list.join(", "))
 }
 
-/// An open camera stream, as the platform backend (or a test) provides it.
+/// An open camera stream, as the platform backend (or a test) provides it. It lives on the
+/// capture thread, which opens it.
 pub trait CameraDevice {
     /// "camera \"name\" (640x480, 30 fps, MJPEG)".
     fn describe(&self) -> String;
     /// The negotiated frame rate.
     fn fps(&self) -> Option<f64>;
     /// Waits for the next frame and decodes it into `out`.
-    fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError>;
+    fn read_into(&mut self, out: &mut RgbImage) -> Result<(), SourceError>;
 }
 
-/// Opens (or reopens) a camera device.
-pub type Opener = Box<dyn FnMut(&CameraRequest) -> Result<Box<dyn CameraDevice>, SourceError>>;
+/// Opens (or reopens) a camera device; called on the capture thread.
+pub type Opener = Box<dyn FnMut(&CameraRequest) -> Result<Box<dyn CameraDevice>, SourceError> + Send>;
 
-/// A live camera: frames from a [`CameraDevice`], reopened when it stops delivering them.
+/// A live camera: frames from a [`CameraDevice`] captured on a thread of their own, reopened
+/// when it stops delivering them.
 pub struct Camera {
-    inner: Box<dyn CameraDevice>,
-    opener: Opener,
     request: CameraRequest,
+    opener: Arc<Mutex<Opener>>,
+    link: Link,
     started: Instant,
     next: u64,
+    describe: String,
+    fps: Option<f64>,
 }
 
 impl std::fmt::Debug for Camera {
@@ -93,6 +106,30 @@ impl std::fmt::Debug for Camera {
         f.debug_struct("Camera").field("request", &self.request).finish()
     }
 }
+
+/// What the capture thread tells the camera.
+enum Message {
+    /// The device is open (again).
+    Opened { describe: String, fps: Option<f64> },
+    /// A read failed; the device is being reopened for up to `reconnect`.
+    Reconnecting,
+    /// A frame and its capture time (seconds since the camera was opened).
+    Frame { image: RgbImage, time: f64 },
+    /// The device failed for good; the thread has ended.
+    Failed(SourceError),
+}
+
+/// The channels to one capture thread: frames in, emptied buffers back.
+struct Link {
+    frames: Receiver<Message>,
+    free: Sender<RgbImage>,
+}
+
+/// Spare frame buffers (besides the caller's): one being filled, one waiting in the channel.
+const BUFFERS: usize = 2;
+
+/// Longest wait for a camera to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Camera {
     /// Opens the camera the request names and starts its stream.
@@ -103,63 +140,222 @@ impl Camera {
         )
     }
 
-    /// A camera whose device comes from `opener` (called again to reconnect).
-    pub fn with_opener(request: CameraRequest, mut opener: Opener) -> Result<Camera, SourceError> {
-        let inner = opener(&request)?;
-        Ok(Camera {
-            inner,
-            opener,
+    /// A camera whose device comes from `opener` (called again, on the capture thread, to
+    /// reconnect).
+    pub fn with_opener(request: CameraRequest, opener: Opener) -> Result<Camera, SourceError> {
+        let opener = Arc::new(Mutex::new(opener));
+        let started = Instant::now();
+        let link = spawn_capture(&request, &opener, started, None)?;
+        let mut camera = Camera {
             request,
-            started: Instant::now(),
+            opener,
+            link,
+            started,
             next: 0,
-        })
+            describe: String::new(),
+            fps: None,
+        };
+        match camera.link.frames.recv_timeout(OPEN_TIMEOUT) {
+            Ok(Message::Opened { describe, fps }) => {
+                camera.describe = describe;
+                camera.fps = fps;
+                Ok(camera)
+            }
+            Ok(Message::Failed(error)) => Err(error),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => Err(camera.error("the capture thread ended while opening")),
+            Err(RecvTimeoutError::Timeout) => Err(camera.error(format!("did not open within {OPEN_TIMEOUT:?}"))),
+        }
+    }
+
+    fn error(&self, reason: impl Into<String>) -> SourceError {
+        SourceError::Camera {
+            camera: self.request.camera.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
 impl FrameSource for Camera {
     fn describe(&self) -> String {
-        self.inner.describe()
+        self.describe.clone()
     }
 
     fn fps(&self) -> Option<f64> {
-        self.inner.fps()
+        self.fps
     }
 
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        let first_failure = self.inner.read_into(&mut frame.image).err();
-        if let Some(error) = first_failure {
-            // The camera stopped: reopen it until it comes back or the time is up.
-            log::warn!("{error}; trying to reopen it for {:?}", self.request.reconnect);
-            let deadline = Instant::now() + self.request.reconnect;
-            loop {
-                std::thread::sleep(RETRY_PAUSE.min(self.request.reconnect));
-                match (self.opener)(&self.request).and_then(|mut inner| {
-                    inner.read_into(&mut frame.image)?;
-                    Ok(inner)
-                }) {
-                    Ok(inner) => {
-                        log::info!("camera {} is back", self.request.camera);
-                        self.inner = inner;
-                        break;
-                    }
-                    Err(e) if Instant::now() >= deadline => {
-                        return Err(SourceError::Camera {
-                            camera: self.request.camera.clone(),
-                            reason: format!(
-                                "stopped delivering frames ({error}) and did not come back within {:?}: {e}",
-                                self.request.reconnect
-                            ),
-                        });
-                    }
-                    Err(_) => {}
+        let (stall, reconnect) = (self.request.stall, self.request.reconnect);
+        let mut wait = stall;
+        let mut restarted = false;
+        loop {
+            match self.link.frames.recv_timeout(wait) {
+                Ok(Message::Frame { image, time }) => {
+                    let emptied = std::mem::replace(&mut frame.image, image);
+                    // The capture thread may be gone (then the next call reports why).
+                    let _ = self.link.free.send(emptied);
+                    frame.index = self.next;
+                    frame.time = time;
+                    frame.path = None;
+                    self.next += 1;
+                    return Ok(true);
+                }
+                Ok(Message::Opened { describe, fps }) => {
+                    log::info!("camera {} is back: {describe}", self.request.camera);
+                    self.describe = describe;
+                    self.fps = fps;
+                    wait = stall;
+                }
+                Ok(Message::Reconnecting) => wait = reconnect + stall,
+                Ok(Message::Failed(error)) => return Err(error),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.error("the capture thread ended")),
+                Err(RecvTimeoutError::Timeout) if restarted || reconnect.is_zero() => {
+                    return Err(self.error(format!(
+                        "delivered no frame for {:.1} s and could not be reopened (the camera or its driver \
+                         stopped answering: unplug and replug it, or close other programs that use it)",
+                        wait.as_secs_f64()
+                    )));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // The device hangs inside a read: leave that thread behind and reopen.
+                    log::warn!(
+                        "camera {} delivered no frame for {:.1} s; trying to reopen it for {reconnect:?}",
+                        self.request.camera,
+                        wait.as_secs_f64()
+                    );
+                    self.link = spawn_capture(&self.request, &self.opener, self.started, Some(reconnect))?;
+                    restarted = true;
+                    wait = reconnect + stall;
                 }
             }
         }
-        frame.index = self.next;
-        frame.time = self.started.elapsed().as_secs_f64();
-        frame.path = None;
-        self.next += 1;
-        Ok(true)
+    }
+}
+
+/// Starts a capture thread. It opens the device (retrying for `retry` with a test read, when
+/// reopening a stalled camera), then fills the buffers it gets back, one frame each.
+fn spawn_capture(
+    request: &CameraRequest,
+    opener: &Arc<Mutex<Opener>>,
+    started: Instant,
+    retry: Option<Duration>,
+) -> Result<Link, SourceError> {
+    let (frames_tx, frames) = mpsc::sync_channel(1);
+    let (free, free_rx) = mpsc::channel();
+    for _ in 0..BUFFERS {
+        let _ = free.send(RgbImage::new(0, 0));
+    }
+    let (request, opener) = (request.clone(), Arc::clone(opener));
+    let camera = request.camera.clone();
+    std::thread::Builder::new()
+        .name(format!("camera {camera}"))
+        .spawn(move || capture(&request, &opener, started, retry, &frames_tx, &free_rx))
+        .map_err(|e| SourceError::Camera {
+            camera,
+            reason: format!("cannot start the capture thread: {e}"),
+        })?;
+    Ok(Link { frames, free })
+}
+
+/// The capture thread's loop; it ends when the camera is dropped or the device fails for good.
+fn capture(
+    request: &CameraRequest,
+    opener: &Mutex<Opener>,
+    started: Instant,
+    retry: Option<Duration>,
+    frames: &SyncSender<Message>,
+    free: &Receiver<RgbImage>,
+) {
+    let Ok(mut image) = free.recv() else { return };
+    let opened = match retry {
+        None => open_device(request, opener),
+        Some(limit) => reopen_device(request, opener, Instant::now() + limit, &mut image, None),
+    };
+    let mut device = match opened {
+        Ok(device) => device,
+        Err(error) => {
+            let _ = frames.send(Message::Failed(error));
+            return;
+        }
+    };
+    let opened = Message::Opened {
+        describe: device.describe(),
+        fps: device.fps(),
+    };
+    if frames.send(opened).is_err() {
+        return;
+    }
+    // After a reopen the test read already holds a frame.
+    let mut have_frame = retry.is_some();
+    loop {
+        if !have_frame && let Err(error) = device.read_into(&mut image) {
+            log::warn!("{error}; trying to reopen it for {:?}", request.reconnect);
+            if frames.send(Message::Reconnecting).is_err() {
+                return;
+            }
+            let deadline = Instant::now() + request.reconnect;
+            match reopen_device(request, opener, deadline, &mut image, Some(&error)) {
+                Ok(new) => {
+                    device = new;
+                    let opened = Message::Opened {
+                        describe: device.describe(),
+                        fps: device.fps(),
+                    };
+                    if frames.send(opened).is_err() {
+                        return;
+                    }
+                }
+                Err(failed) => {
+                    let _ = frames.send(Message::Failed(failed));
+                    return;
+                }
+            }
+        }
+        let time = started.elapsed().as_secs_f64();
+        if frames.send(Message::Frame { image, time }).is_err() {
+            return;
+        }
+        let Ok(next) = free.recv() else { return };
+        image = next;
+        have_frame = false;
+    }
+}
+
+fn open_device(request: &CameraRequest, opener: &Mutex<Opener>) -> Result<Box<dyn CameraDevice>, SourceError> {
+    let mut opener = opener.lock().map_err(|_| SourceError::Camera {
+        camera: request.camera.clone(),
+        reason: "the camera opener panicked earlier".into(),
+    })?;
+    opener(request)
+}
+
+/// Opens the device again (and reads one frame into `image` to prove it works) until that
+/// succeeds or `deadline` passes.
+fn reopen_device(
+    request: &CameraRequest,
+    opener: &Mutex<Opener>,
+    deadline: Instant,
+    image: &mut RgbImage,
+    cause: Option<&SourceError>,
+) -> Result<Box<dyn CameraDevice>, SourceError> {
+    loop {
+        let attempt = open_device(request, opener).and_then(|mut device| {
+            device.read_into(image)?;
+            Ok(device)
+        });
+        match attempt {
+            Ok(device) => return Ok(device),
+            Err(e) if Instant::now() >= deadline => {
+                let cause = cause.map_or("stopped answering".to_string(), |c| {
+                    format!("stopped delivering frames ({c})")
+                });
+                return Err(SourceError::Camera {
+                    camera: request.camera.clone(),
+                    reason: format!("{cause} and did not come back within {:?}: {e}", request.reconnect),
+                });
+            }
+            Err(_) => std::thread::sleep(RETRY_PAUSE.min(request.reconnect)),
+        }
     }
 }
 
@@ -456,9 +652,36 @@ mod tests {
         }
     }
 
+    /// A device that delivers `frames` frames, then never returns from a read (a hung driver).
+    struct HangingDevice {
+        frames: usize,
+    }
+
+    impl CameraDevice for HangingDevice {
+        fn describe(&self) -> String {
+            "hanging".into()
+        }
+
+        fn fps(&self) -> Option<f64> {
+            Some(30.0)
+        }
+
+        fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError> {
+            if self.frames == 0 {
+                loop {
+                    std::thread::park();
+                }
+            }
+            self.frames -= 1;
+            *out = image::RgbImage::new(4, 4);
+            Ok(())
+        }
+    }
+
     fn request(reconnect_ms: u64) -> CameraRequest {
         CameraRequest {
             reconnect: Duration::from_millis(reconnect_ms),
+            stall: Duration::from_millis(200),
             ..CameraRequest::default()
         }
     }
@@ -505,6 +728,62 @@ mod tests {
             "{err}"
         );
         assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
+    }
+
+    #[test]
+    fn a_camera_that_hangs_is_reopened() {
+        // Two frames, then a read that never returns; the second device works.
+        let mut opens = 0;
+        let opener: Opener = Box::new(move |_| {
+            opens += 1;
+            if opens == 1 {
+                Ok(Box::new(HangingDevice { frames: 2 }) as Box<dyn CameraDevice>)
+            } else {
+                Ok(Box::new(FakeDevice { frames: 100 }) as Box<dyn CameraDevice>)
+            }
+        });
+        let mut camera = Camera::with_opener(request(2_000), opener).unwrap();
+        assert_eq!(camera.describe(), "hanging");
+        let mut frame = Frame::empty();
+        for i in 0..6 {
+            assert!(camera.next_into(&mut frame).unwrap(), "frame {i}");
+            assert_eq!(frame.index, i);
+            assert_eq!(frame.image.dimensions(), (4, 4));
+        }
+        assert_eq!(camera.describe(), "fake", "the reopened device describes the stream");
+    }
+
+    #[test]
+    fn a_camera_that_keeps_hanging_ends_the_stream_with_a_message() {
+        // One frame; after that every device, reopened or not, hangs.
+        let mut opens = 0;
+        let opener: Opener = Box::new(move |_| {
+            opens += 1;
+            let frames = if opens == 1 { 1 } else { 0 };
+            Ok(Box::new(HangingDevice { frames }) as Box<dyn CameraDevice>)
+        });
+        let mut camera = Camera::with_opener(request(300), opener).unwrap();
+        let mut frame = Frame::empty();
+        assert!(camera.next_into(&mut frame).unwrap());
+        let started = Instant::now();
+        let err = camera.next_into(&mut frame).unwrap_err().to_string();
+        assert!(
+            err.starts_with("camera 0: delivered no frame") && err.contains("could not be reopened"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
+    }
+
+    #[test]
+    fn a_camera_that_cannot_open_says_why_at_once() {
+        let opener: Opener = Box::new(|_| {
+            Err(SourceError::Camera {
+                camera: "0".into(),
+                reason: "no such camera".into(),
+            })
+        });
+        let err = Camera::with_opener(request(5_000), opener).unwrap_err().to_string();
+        assert_eq!(err, "camera 0: no such camera");
     }
 
     #[test]
