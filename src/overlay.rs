@@ -15,7 +15,44 @@ pub fn class_color(class: usize) -> Rgb {
 pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: Option<f64>, paused: bool) {
     let scale = (canvas.width.min(canvas.height) as f32 / 480.0).clamp(0.6, 2.5);
     let text = 13.0 * scale;
-    for face in &result.faces {
+    let bars = BarPanel::measure(canvas, classes, scale);
+    let lh = text + 6.0;
+    // Each face's label sits above its box (inside it when the box touches the top).
+    let labels: Vec<(String, [f32; 4])> = result
+        .faces
+        .iter()
+        .map(|face| {
+            let certainty = face
+                .certainty
+                .map(|c| format!("  sure {:.0}%", c * 100.0))
+                .or_else(|| face.alpha.map(|a| format!("  a {a:.2}")))
+                .unwrap_or_default();
+            let label = format!(
+                "#{} {} {:.0}%{certainty}",
+                face.id,
+                face.expression,
+                face.probability * 100.0
+            );
+            let [x1, y1, ..] = face.bbox;
+            let lw = canvas.text_width(&label, text) + 8.0;
+            let ly = if y1 - lh >= 0.0 { y1 - lh } else { y1 };
+            (label, [x1, ly, x1 + lw, ly + lh])
+        })
+        .collect();
+    // Panels keep clear of every box and label.
+    let obstacles: Vec<[f32; 4]> = result
+        .faces
+        .iter()
+        .map(|face| face.bbox)
+        .chain(labels.iter().map(|(_, rect)| *rect))
+        .collect();
+    let places = place_panels(
+        result.faces.len(),
+        &obstacles,
+        (bars.width, bars.height),
+        (canvas.width as f32, canvas.height as f32),
+    );
+    for ((face, (label, [lx, ly, lx2, _])), place) in result.faces.iter().zip(&labels).zip(places) {
         let class = classes.iter().position(|c| *c == face.expression).unwrap_or(0);
         let color = class_color(class);
         let [x1, y1, x2, y2] = face.bbox;
@@ -31,24 +68,11 @@ pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: 
         for [x, y] in face.landmarks {
             canvas.fill_rect(x as i64 - 1, y as i64 - 1, 3, 3, color, 0.9);
         }
-        // Label above the box (inside it when the box touches the top).
-        let certainty = face
-            .certainty
-            .map(|c| format!("  sure {:.0}%", c * 100.0))
-            .or_else(|| face.alpha.map(|a| format!("  a {a:.2}")))
-            .unwrap_or_default();
-        let label = format!(
-            "#{} {} {:.0}%{certainty}",
-            face.id,
-            face.expression,
-            face.probability * 100.0
-        );
-        let lw = canvas.text_width(&label, text) + 8.0;
-        let lh = text + 6.0;
-        let ly = if y1 - lh >= 0.0 { y1 - lh } else { y1 };
-        canvas.fill_rect(x1 as i64, ly as i64, lw as i64, lh as i64, color, 0.85);
-        canvas.text(x1 + 4.0, ly + 2.0, &label, text, Rgb::WHITE);
-        draw_bars(canvas, face.probabilities.as_slice(), classes, (x1, x2, y1), scale);
+        canvas.fill_rect(*lx as i64, *ly as i64, (lx2 - lx) as i64, lh as i64, color, 0.85);
+        canvas.text(lx + 4.0, ly + 2.0, label, text, Rgb::WHITE);
+        if let Some(at) = place {
+            bars.draw(canvas, face.probabilities.as_slice(), classes, at);
+        }
     }
     // Status line.
     let fps = fps.map(|f| format!("{f:.1} fps  ")).unwrap_or_default();
@@ -66,43 +90,100 @@ pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: 
     canvas.text(5.0, 4.0, &status, text, Rgb::WHITE);
 }
 
-/// A bar per class beside the face box (right of it, or left where the frame ends).
-fn draw_bars(
-    canvas: &mut Canvas,
-    probabilities: &[f32],
-    classes: &[String],
-    (x1, x2, y1): (f32, f32, f32),
-    scale: f32,
-) {
-    let text = 10.0 * scale;
-    let row = text + 3.0;
-    let name_w = classes
-        .iter()
-        .map(|c| canvas.text_width(c, text))
-        .fold(0.0f32, f32::max);
-    let bar_w = 60.0 * scale;
-    let panel_w = name_w + bar_w + 12.0;
-    let panel_h = row * probabilities.len() as f32 + 6.0;
-    let x = if x2 + 6.0 + panel_w <= canvas.width as f32 {
-        x2 + 6.0
-    } else {
-        (x1 - 6.0 - panel_w).max(0.0)
-    };
-    let y = y1.max(0.0).min((canvas.height as f32 - panel_h).max(0.0));
-    canvas.fill_rect(x as i64, y as i64, panel_w as i64, panel_h as i64, Rgb::BLACK, 0.55);
-    for (i, (p, name)) in probabilities.iter().zip(classes).enumerate() {
-        let ry = y + 3.0 + i as f32 * row;
-        canvas.text(x + 4.0, ry, name, text, Rgb::WHITE);
-        let bx = x + 8.0 + name_w;
-        canvas.fill_rect(
-            bx as i64,
-            (ry + 2.0) as i64,
-            (bar_w * p.clamp(0.0, 1.0)) as i64,
-            (text - 1.0) as i64,
-            class_color(i),
-            1.0,
-        );
+/// The bar chart of class probabilities shown beside a face.
+struct BarPanel {
+    text: f32,
+    row: f32,
+    name_w: f32,
+    bar_w: f32,
+    width: f32,
+    height: f32,
+}
+
+impl BarPanel {
+    fn measure(canvas: &Canvas, classes: &[String], scale: f32) -> BarPanel {
+        let text = 10.0 * scale;
+        let row = text + 3.0;
+        let name_w = classes
+            .iter()
+            .map(|c| canvas.text_width(c, text))
+            .fold(0.0f32, f32::max);
+        let bar_w = 60.0 * scale;
+        BarPanel {
+            text,
+            row,
+            name_w,
+            bar_w,
+            width: name_w + bar_w + 12.0,
+            height: row * classes.len() as f32 + 6.0,
+        }
     }
+
+    fn draw(&self, canvas: &mut Canvas, probabilities: &[f32], classes: &[String], (x, y): (f32, f32)) {
+        canvas.fill_rect(
+            x as i64,
+            y as i64,
+            self.width as i64,
+            self.height as i64,
+            Rgb::BLACK,
+            0.55,
+        );
+        for (i, (p, name)) in probabilities.iter().zip(classes).enumerate() {
+            let ry = y + 3.0 + i as f32 * self.row;
+            canvas.text(x + 4.0, ry, name, self.text, Rgb::WHITE);
+            let bx = x + 8.0 + self.name_w;
+            canvas.fill_rect(
+                bx as i64,
+                (ry + 2.0) as i64,
+                (self.bar_w * p.clamp(0.0, 1.0)) as i64,
+                (self.text - 1.0) as i64,
+                class_color(i),
+                1.0,
+            );
+        }
+    }
+}
+
+/// Where each of the first `faces` boxes' bar panel (`size`) goes: right of the box, else
+/// left, below or above it, inside the frame and clear of every obstacle (the face boxes, then
+/// anything else drawn, such as labels) and of the panels placed before it. A face with no such
+/// place gets none (crowds keep their boxes and labels readable).
+pub fn place_panels(
+    faces: usize,
+    obstacles: &[[f32; 4]],
+    size: (f32, f32),
+    frame: (f32, f32),
+) -> Vec<Option<(f32, f32)>> {
+    const GAP: f32 = 6.0;
+    let (w, h) = size;
+    let overlaps = |a: [f32; 4], b: [f32; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+    let mut taken: Vec<[f32; 4]> = Vec::new();
+    obstacles
+        .iter()
+        .take(faces)
+        .map(|&[x1, y1, x2, y2]| {
+            let top = y1.max(0.0).min((frame.1 - h).max(0.0));
+            let left = x1.max(0.0).min((frame.0 - w).max(0.0));
+            let candidates = [
+                (x2 + GAP, top),
+                (x1 - GAP - w, top),
+                (left, y2 + GAP),
+                (left, y1 - GAP - h),
+            ];
+            let place = candidates.into_iter().find(|&(x, y)| {
+                let panel = [x, y, x + w, y + h];
+                x >= 0.0
+                    && y >= 0.0
+                    && x + w <= frame.0
+                    && y + h <= frame.1
+                    && !obstacles.iter().chain(&taken).any(|&other| overlaps(panel, other))
+            });
+            if let Some((x, y)) = place {
+                taken.push([x, y, x + w, y + h]);
+            }
+            place
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,5 +234,61 @@ mod tests {
         assert!(count(happy) > 2 * count(class_color(0)));
         // The status line darkens the top-left corner.
         assert!(at(2, 2) != (90 << 16 | 90 << 8 | 90));
+    }
+
+    #[test]
+    fn bar_panels_stay_clear_of_faces_and_of_each_other() {
+        let overlap = |a: [f32; 4], b: [f32; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+        let frame = (640.0, 480.0);
+        let size = (100.0, 80.0);
+        // One face: right of its box.
+        assert_eq!(
+            place_panels(1, &[[100.0, 100.0, 200.0, 220.0]], size, frame),
+            vec![Some((206.0, 100.0))]
+        );
+        // At the right edge: left of it.
+        assert_eq!(
+            place_panels(1, &[[560.0, 100.0, 630.0, 180.0]], size, frame),
+            vec![Some((454.0, 100.0))]
+        );
+        // Two faces side by side, too close for a panel between them: the second goes right of
+        // its own box, the first below its box.
+        let boxes = [[100.0, 100.0, 200.0, 200.0], [250.0, 100.0, 350.0, 200.0]];
+        let places = place_panels(2, &boxes, size, frame);
+        let rects: Vec<[f32; 4]> = places
+            .iter()
+            .map(|p| {
+                let (x, y) = p.expect("both fit");
+                [x, y, x + size.0, y + size.1]
+            })
+            .collect();
+        assert!(!overlap(rects[0], rects[1]));
+        for r in &rects {
+            assert!(boxes.iter().all(|b| !overlap(*r, *b)), "{r:?}");
+        }
+        // A crowd that fills the frame: no panel covers a face.
+        let crowd: Vec<[f32; 4]> = (0..6)
+            .flat_map(|i| {
+                (0..4).map(move |j| {
+                    [
+                        i as f32 * 106.0,
+                        j as f32 * 120.0,
+                        i as f32 * 106.0 + 100.0,
+                        j as f32 * 120.0 + 110.0,
+                    ]
+                })
+            })
+            .collect();
+        assert!(
+            place_panels(crowd.len(), &crowd, size, frame)
+                .iter()
+                .all(Option::is_none)
+        );
+        // Obstacles beyond the faces (a label) are kept clear too.
+        let label = [206.0, 100.0, 300.0, 120.0];
+        assert_eq!(
+            place_panels(1, &[[100.0, 100.0, 200.0, 220.0], label], size, frame),
+            vec![Some((100.0, 226.0))]
+        );
     }
 }
