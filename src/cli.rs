@@ -278,6 +278,10 @@ pub struct TrainArgs {
     /// No augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Add a random affine warp to the augmentation: rotation up to this many degrees, scale
+    /// 0.9-1.1 and shifts up to 10% (off in the presets, as the official code)
+    #[arg(long, value_name = "DEGREES", conflicts_with = "no_augment")]
+    pub affine: Option<f64>,
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -34,6 +34,8 @@ fn trains_resumes_and_draws() {
         "4",
         "--batch-size",
         "8",
+        "--affine",
+        "12",
     ];
     let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
     args.extend(common);
@@ -55,6 +57,9 @@ fn trains_resumes_and_draws() {
     ] {
         assert!(out.join(file).is_file(), "{file} is missing");
     }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["augment"]["affine"]["degrees"], 12.0, "{config}");
     let curves = image::open(out.join("curves.png")).unwrap();
     assert!(curves.width() > 500);
 
@@ -76,4 +81,6 @@ fn bad_settings_are_reported_before_training() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--channels must be 1 or 3"));
     let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--device", "tpu"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown --device 'tpu'"));
+    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--affine", "200"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("augment.affine.degrees must be within 0..180"));
 }

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scn::plot::{self, Panel, Series};
 use scn::train::config::{Preset, TrainConfig};
 use scn::train::data::Split;
+use scn::train::data::augment::{AffineConfig, AugmentConfig};
 use scn::train::data::input::InputConfig;
 use scn::train::device::DeviceChoice;
 use scn::train::loss::LossWeighting;
@@ -84,6 +85,13 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if args.no_augment {
         c.augment = None;
+    }
+    if let Some(degrees) = args.affine {
+        let augment = c.augment.get_or_insert_with(AugmentConfig::default);
+        augment.affine = Some(AffineConfig {
+            degrees,
+            ..AffineConfig::default()
+        });
     }
     if let Some(v) = args.seed {
         c.seed = v;

@@ -197,6 +197,9 @@ impl TrainConfig {
         {
             return Err(format!("gamma must be in [0, 1], got {gamma}"));
         }
+        if let Some(affine) = self.augment.as_ref().and_then(|a| a.affine.as_ref()) {
+            affine.validate()?;
+        }
         Ok(())
     }
 }

@@ -76,7 +76,7 @@ pub fn load(samples: &[Sample], indices: &[usize], input: &InputConfig, augment:
                 match augment {
                     Some(aug) => {
                         let mut rng = ChaCha8Rng::seed_from_u64(mix(aug.seed, aug.epoch as u64, index as u64));
-                        aug.config.apply_basic(&mut pixels, size, channels, &mut rng);
+                        aug.config.apply_pixels(&mut pixels, size, channels, &mut rng);
                         input.normalize_into(&pixels, &mut tensor);
                         aug.config.apply_erasing(&mut tensor, size, channels, &mut rng);
                     }
