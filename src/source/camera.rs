@@ -625,14 +625,20 @@ mod tests {
         assert_eq!(&out[..6], &[255, 255, 255, 0, 0, 0]);
     }
 
-    /// A device that delivers `frames` frames, then fails (unplugged).
+    /// A device that delivers `frames` frames, then fails (unplugged) or, when `hangs`, never
+    /// returns from a read (a hung driver).
     struct FakeDevice {
         frames: usize,
+        hangs: bool,
+    }
+
+    fn device(frames: usize, hangs: bool) -> Result<Box<dyn CameraDevice>, SourceError> {
+        Ok(Box::new(FakeDevice { frames, hangs }))
     }
 
     impl CameraDevice for FakeDevice {
         fn describe(&self) -> String {
-            "fake".into()
+            if self.hangs { "hanging" } else { "fake" }.into()
         }
 
         fn fps(&self) -> Option<f64> {
@@ -641,36 +647,13 @@ mod tests {
 
         fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError> {
             if self.frames == 0 {
+                while self.hangs {
+                    std::thread::park();
+                }
                 return Err(SourceError::Camera {
                     camera: "fake".into(),
                     reason: "no frame: device unplugged".into(),
                 });
-            }
-            self.frames -= 1;
-            *out = image::RgbImage::new(4, 4);
-            Ok(())
-        }
-    }
-
-    /// A device that delivers `frames` frames, then never returns from a read (a hung driver).
-    struct HangingDevice {
-        frames: usize,
-    }
-
-    impl CameraDevice for HangingDevice {
-        fn describe(&self) -> String {
-            "hanging".into()
-        }
-
-        fn fps(&self) -> Option<f64> {
-            Some(30.0)
-        }
-
-        fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError> {
-            if self.frames == 0 {
-                loop {
-                    std::thread::park();
-                }
             }
             self.frames -= 1;
             *out = image::RgbImage::new(4, 4);
@@ -693,12 +676,12 @@ mod tests {
         let opener: Opener = Box::new(move |_| {
             opens += 1;
             match opens {
-                1 => Ok(Box::new(FakeDevice { frames: 3 }) as Box<dyn CameraDevice>),
+                1 => device(3, false),
                 2 => Err(SourceError::Camera {
                     camera: "0".into(),
                     reason: "not there".into(),
                 }),
-                _ => Ok(Box::new(FakeDevice { frames: 2 }) as Box<dyn CameraDevice>),
+                _ => device(2, false),
             }
         });
         let mut camera = Camera::with_opener(request(5_000), opener).unwrap();
@@ -709,25 +692,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_unplugged_camera_that_stays_away_ends_the_stream_with_a_message() {
-        // One frame; then the device opens again but never delivers another.
+    /// The error of the second frame of a camera whose device delivers one frame, after which
+    /// every device, reopened or not, fails or hangs; checks that it came in time.
+    fn error_after_one_frame(hangs: bool) -> String {
         let mut opens = 0;
         let opener: Opener = Box::new(move |_| {
             opens += 1;
-            let frames = if opens == 1 { 1 } else { 0 };
-            Ok(Box::new(FakeDevice { frames }) as Box<dyn CameraDevice>)
+            device(usize::from(opens == 1), hangs)
         });
         let mut camera = Camera::with_opener(request(300), opener).unwrap();
         let mut frame = Frame::empty();
         assert!(camera.next_into(&mut frame).unwrap());
         let started = Instant::now();
         let err = camera.next_into(&mut frame).unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
+        err
+    }
+
+    #[test]
+    fn an_unplugged_camera_that_stays_away_ends_the_stream_with_a_message() {
+        let err = error_after_one_frame(false);
         assert!(
             err.contains("stopped delivering frames") && err.contains("did not come back"),
             "{err}"
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
     }
 
     #[test]
@@ -737,9 +725,9 @@ mod tests {
         let opener: Opener = Box::new(move |_| {
             opens += 1;
             if opens == 1 {
-                Ok(Box::new(HangingDevice { frames: 2 }) as Box<dyn CameraDevice>)
+                device(2, true)
             } else {
-                Ok(Box::new(FakeDevice { frames: 100 }) as Box<dyn CameraDevice>)
+                device(100, false)
             }
         });
         let mut camera = Camera::with_opener(request(2_000), opener).unwrap();
@@ -755,23 +743,11 @@ mod tests {
 
     #[test]
     fn a_camera_that_keeps_hanging_ends_the_stream_with_a_message() {
-        // One frame; after that every device, reopened or not, hangs.
-        let mut opens = 0;
-        let opener: Opener = Box::new(move |_| {
-            opens += 1;
-            let frames = if opens == 1 { 1 } else { 0 };
-            Ok(Box::new(HangingDevice { frames }) as Box<dyn CameraDevice>)
-        });
-        let mut camera = Camera::with_opener(request(300), opener).unwrap();
-        let mut frame = Frame::empty();
-        assert!(camera.next_into(&mut frame).unwrap());
-        let started = Instant::now();
-        let err = camera.next_into(&mut frame).unwrap_err().to_string();
+        let err = error_after_one_frame(true);
         assert!(
             err.starts_with("camera 0: delivered no frame") && err.contains("could not be reopened"),
             "{err}"
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "it gave up in time");
     }
 
     #[test]
