@@ -647,8 +647,10 @@ mod tests {
 
         fn read_into(&mut self, out: &mut image::RgbImage) -> Result<(), SourceError> {
             if self.frames == 0 {
-                while self.hangs {
-                    std::thread::park();
+                if self.hangs {
+                    loop {
+                        std::thread::park();
+                    }
                 }
                 return Err(SourceError::Camera {
                     camera: "fake".into(),
