@@ -263,6 +263,10 @@ pub struct TrainArgs {
     /// Switch relabeling off.
     #[arg(long)]
     pub no_relabel: bool,
+    /// Relabel by probabilities divided by each class's share of the training labels, so the
+    /// most frequent class does not attract the relabels (off: the paper)
+    #[arg(long, conflicts_with = "no_relabel")]
+    pub relabel_prior: bool,
     /// Fraction of each batch in the high-importance group.
     #[arg(long)]
     pub beta: Option<f64>,

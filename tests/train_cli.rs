@@ -36,6 +36,7 @@ fn trains_resumes_and_draws() {
         "8",
         "--affine",
         "12",
+        "--relabel-prior",
     ];
     let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
     args.extend(common);
@@ -60,6 +61,7 @@ fn trains_resumes_and_draws() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["augment"]["affine"]["degrees"], 12.0, "{config}");
+    assert_eq!(config["relabel"]["prior_correction"], true, "{config}");
     let curves = image::open(out.join("curves.png")).unwrap();
     assert!(curves.width() > 500);
 

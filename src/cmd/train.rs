@@ -58,7 +58,11 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     c.baseline |= args.baseline;
     if args.no_relabel {
         c.relabel = None;
-    } else if args.relabel_mode.is_some() || args.relabel_epoch.is_some() || args.margin_2.is_some() {
+    } else if args.relabel_mode.is_some()
+        || args.relabel_epoch.is_some()
+        || args.margin_2.is_some()
+        || args.relabel_prior
+    {
         let r = c.relabel.get_or_insert_with(RelabelConfig::default);
         if let Some(mode) = &args.relabel_mode {
             r.mode = match mode.as_str() {
@@ -72,6 +76,9 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         }
         if let Some(v) = args.margin_2 {
             r.margin_2 = v;
+        }
+        if args.relabel_prior {
+            r.prior_correction = true;
         }
     }
     if let Some(v) = args.beta {

@@ -544,6 +544,10 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
             .then_some(config.relabel.as_ref())
             .flatten()
             .filter(|r| epoch >= r.start_epoch);
+        // The class shares of the dataset's own labels (fixed, so relabels cannot feed back).
+        let priors = relabel_now
+            .filter(|r| r.prior_correction)
+            .map(|_| relabel::class_priors(&state.labels.original, num_classes));
 
         let mut sums = (0.0f64, 0.0f64, 0.0f64); // loss, wce, rr, weighted by images
         let (mut seen, mut correct, mut skipped, mut relabeled) = (0usize, 0usize, 0usize, 0usize);
@@ -632,7 +636,14 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                         RelabelMode::Official => vec![true; n],
                     };
                     let current: Vec<usize> = b.indices.iter().map(|&i| state.labels.current[i]).collect();
-                    let decisions = relabel::decide(&probs, num_classes, &current, &candidates, r.margin_2);
+                    let decisions = relabel::decide(
+                        &probs,
+                        num_classes,
+                        &current,
+                        &candidates,
+                        r.margin_2,
+                        priors.as_deref(),
+                    );
                     relabeled += state.labels.apply(&b.indices, &decisions);
                 }
                 let grads = GradientsParams::from_grads(total.backward(), &model);
