@@ -76,6 +76,46 @@ fn trains_resumes_and_draws() {
 }
 
 #[test]
+fn the_baseline_draws_no_attention_or_relabeling_panels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 8,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 3,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let height = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+        let mut args = vec!["train", d, "-o", o, "--epochs", "1", "--device", "flex"];
+        args.extend([
+            "--input-size",
+            "32",
+            "--channels",
+            "1",
+            "--width",
+            "4",
+            "--batch-size",
+            "8",
+        ]);
+        args.extend(extra);
+        let run = scn(&args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        image::open(out.join("curves.png")).unwrap().height()
+    };
+    let scn_rows = height("scn", &[]);
+    let baseline_rows = height("baseline", &["--baseline"]);
+    assert!(
+        baseline_rows * 3 < scn_rows * 2,
+        "one row of panels ({baseline_rows} px) instead of two ({scn_rows} px)"
+    );
+}
+
+#[test]
 fn bad_settings_are_reported_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--channels", "2"]);

@@ -113,6 +113,7 @@ struct Cli {
     bar: Option<ProgressBar>,
     classes: Vec<String>,
     history: Vec<EpochMetrics>,
+    baseline: bool,
     epochs: usize,
     loss_ema: Option<f32>,
 }
@@ -120,6 +121,7 @@ struct Cli {
 impl Observer for Cli {
     fn started(&mut self, info: &RunInfo) {
         self.classes = info.classes.clone();
+        self.baseline = info.baseline;
         self.epochs = info.epochs;
         log::info!(
             "training on {}: {} ({} training images{}), {:.1} M parameters, epochs {}..={}",
@@ -190,15 +192,15 @@ impl Observer for Cli {
         );
         log::debug!("checkpoint {}", checkpoint.display());
         self.history.push(m.clone());
-        if let Err(e) = write_plots(&self.out, &self.history, &self.classes) {
+        if let Err(e) = write_plots(&self.out, &self.history, &self.classes, self.baseline) {
             log::warn!("could not write the plots in {}: {e:#}", self.out.display());
         }
     }
 }
 
-/// Draws `curves.png` (loss, accuracy, attention, relabeling) and `confusion.png` (the last
-/// validation).
-pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> Result<()> {
+/// Draws `curves.png` (loss, accuracy and, for SCN, attention and relabeling) and
+/// `confusion.png` (the last validation).
+pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], baseline: bool) -> Result<()> {
     let series = |name: &str, f: &dyn Fn(&EpochMetrics) -> Option<f64>| Series {
         name: name.into(),
         points: history
@@ -206,7 +208,13 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> 
             .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
             .collect(),
     };
-    let mut panels = vec![
+    let loss = if baseline {
+        Panel {
+            title: "Training loss (cross-entropy)".into(),
+            series: vec![series("loss", &|m| Some(m.loss))],
+            y_range: None,
+        }
+    } else {
         Panel {
             title: "Training loss".into(),
             series: vec![
@@ -215,7 +223,10 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> 
                 series("RR", &|m| Some(m.rr)),
             ],
             y_range: None,
-        },
+        }
+    };
+    let mut panels = vec![
+        loss,
         Panel {
             title: "Accuracy (%)".into(),
             series: vec![
@@ -227,32 +238,36 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String]) -> 
             ],
             y_range: None,
         },
-        Panel {
+    ];
+    if !baseline {
+        panels.push(Panel {
             title: "Attention weight alpha (mean)".into(),
             series: vec![
                 series("high group", &|m| Some(m.alpha_high)),
                 series("low group", &|m| Some(m.alpha_low)),
             ],
             y_range: Some((0.0, 1.0)),
-        },
-    ];
-    let mut relabel = vec![
-        series("relabeled (epoch)", &|m| Some(m.relabeled as f64)),
-        series("relabeled (total)", &|m| Some(m.relabeled_total as f64)),
-    ];
-    if history.iter().any(|m| m.noise_restored.is_some()) {
-        relabel.push(series("flipped restored", &|m| m.noise_restored.map(|v| v as f64)));
+        });
     }
-    // Counts: from zero, with a visible axis while nothing has been relabeled yet.
-    let top = relabel
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(1.0, f64::max);
-    panels.push(Panel {
-        title: "Relabeling".into(),
-        series: relabel,
-        y_range: Some((0.0, top)),
-    });
+    if !baseline {
+        let mut relabel = vec![
+            series("relabeled (epoch)", &|m| Some(m.relabeled as f64)),
+            series("relabeled (total)", &|m| Some(m.relabeled_total as f64)),
+        ];
+        if history.iter().any(|m| m.noise_restored.is_some()) {
+            relabel.push(series("flipped restored", &|m| m.noise_restored.map(|v| v as f64)));
+        }
+        // Counts: from zero, with a visible axis while nothing has been relabeled yet.
+        let top = relabel
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(1.0, f64::max);
+        panels.push(Panel {
+            title: "Relabeling".into(),
+            series: relabel,
+            y_range: Some((0.0, top)),
+        });
+    }
     plot::panels(&panels, 2)
         .save_png(&out.join("curves.png"))
         .with_context(|| format!("writing {}", out.join("curves.png").display()))?;
@@ -327,6 +342,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         history: Vec::new(),
         epochs: 0,
         loss_ema: None,
+        baseline: false,
     };
     if args.resume
         && let Ok(Some(dir)) = scn::train::checkpoint::latest(&args.out)

@@ -96,6 +96,8 @@ pub struct RunInfo {
     pub steps: usize,
     /// Model parameters.
     pub parameters: usize,
+    /// The plain cross-entropy baseline (no attention weight, rank regularization or relabeling).
+    pub baseline: bool,
 }
 
 /// Receives progress (the binary draws progress bars from it).
@@ -523,6 +525,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
         epochs: config.epochs,
         steps,
         parameters,
+        baseline: config.baseline,
     });
 
     let label_mode = options.data.open.label_mode;
