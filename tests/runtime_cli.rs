@@ -27,25 +27,16 @@ fn trained_run() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) 
     // A validation split: the test images under another name (the folder reader takes `val/`).
     copy_dir(&data.join("test"), &data.join("val"));
     let out = dir.path().join("run");
-    let args = [
+    let mut args = vec![
         "train",
         data.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
         "--epochs",
         "2",
-        "--device",
-        "flex",
-        "--input-size",
-        "32",
-        "--channels",
-        "1",
-        "--width",
-        "4",
-        "--batch-size",
-        "8",
-        "--no-relabel",
     ];
+    args.extend(common::tiny_train_flags("32"));
+    args.push("--no-relabel");
     let run = scn(&args);
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(text(&run.stdout).contains("test accuracy"), "{}", text(&run.stdout));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::scn;
+use common::{scn, tiny_train_flags};
 
 use scn::train::data::synthetic::{self, SyntheticSpec};
 
@@ -23,23 +23,9 @@ fn trains_resumes_and_draws() {
     synthetic::generate(&data, &spec).unwrap();
     let out = dir.path().join("run");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-    let common = [
-        "--device",
-        "flex",
-        "--input-size",
-        "32",
-        "--channels",
-        "1",
-        "--width",
-        "4",
-        "--batch-size",
-        "8",
-        "--affine",
-        "12",
-        "--relabel-prior",
-    ];
     let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
-    args.extend(common);
+    args.extend(tiny_train_flags("32"));
+    args.extend(["--affine", "12", "--relabel-prior"]);
     let first = scn(&args);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
@@ -91,17 +77,8 @@ fn the_baseline_draws_no_attention_or_relabeling_panels() {
     let height = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
         let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-        let mut args = vec!["train", d, "-o", o, "--epochs", "1", "--device", "flex"];
-        args.extend([
-            "--input-size",
-            "32",
-            "--channels",
-            "1",
-            "--width",
-            "4",
-            "--batch-size",
-            "8",
-        ]);
+        let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
+        args.extend(tiny_train_flags("32"));
         args.extend(extra);
         let run = scn(&args);
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

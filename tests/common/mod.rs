@@ -43,6 +43,22 @@ pub fn have_program(program: &str, version_flag: &str) -> bool {
     ok
 }
 
+/// `scn train` flags for a tiny model (width 4, batch 8) on grey `size`-pixel input, on the CPU.
+pub fn tiny_train_flags(size: &str) -> [&str; 10] {
+    [
+        "--device",
+        "flex",
+        "--input-size",
+        size,
+        "--channels",
+        "1",
+        "--width",
+        "4",
+        "--batch-size",
+        "8",
+    ]
+}
+
 /// Trains a tiny model (width 4, 3 classes) on synthetic data for two steps and exports it
 /// with the FER2013 face template: a model with complete metadata for runtime tests. Returns
 /// the ONNX path inside `dir`.
@@ -60,27 +76,16 @@ pub fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
     };
     synthetic::generate(&data, &spec).unwrap();
     let run = dir.join("tiny-run");
-    let args = [
+    let mut args = vec![
         "train",
         data.to_str().unwrap(),
         "-o",
         run.to_str().unwrap(),
         "--epochs",
         "1",
-        "--device",
-        "flex",
-        "--input-size",
-        "48",
-        "--channels",
-        "1",
-        "--width",
-        "4",
-        "--batch-size",
-        "8",
-        "--no-relabel",
-        "--val-split",
-        "test",
     ];
+    args.extend(tiny_train_flags("48"));
+    args.extend(["--no-relabel", "--val-split", "test"]);
     let out = scn(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let model = dir.join("tiny.onnx");
