@@ -74,10 +74,10 @@ fn the_baseline_draws_no_attention_or_relabeling_panels() {
         seed: 3,
     };
     synthetic::generate(&data, &spec).unwrap();
+    let d = data.to_str().unwrap();
     let height = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
-        let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-        let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
+        let mut args = vec!["train", d, "-o", out.to_str().unwrap(), "--epochs", "1"];
         args.extend(tiny_train_flags("32"));
         args.extend(extra);
         let run = scn(&args);
@@ -90,6 +90,14 @@ fn the_baseline_draws_no_attention_or_relabeling_panels() {
         baseline_rows * 3 < scn_rows * 2,
         "one row of panels ({baseline_rows} px) instead of two ({scn_rows} px)"
     );
+
+    // Resuming a finished run draws its plots again (here over a stale two-row picture).
+    let baseline = dir.path().join("baseline");
+    std::fs::copy(dir.path().join("scn/curves.png"), baseline.join("curves.png")).unwrap();
+    let resumed = scn(&["train", d, "-o", baseline.to_str().unwrap(), "--resume", "--device", "flex"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let redrawn = image::open(baseline.join("curves.png")).unwrap().height();
+    assert_eq!(redrawn, baseline_rows, "the stale plot was not redrawn");
 }
 
 #[test]

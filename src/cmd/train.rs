@@ -134,6 +134,13 @@ impl Observer for Cli {
             info.start_epoch,
             info.epochs
         );
+        // A resumed run's plots are drawn again at once, so a run made by an older version (or
+        // whose plots were lost) gets current ones even when no epoch is left to train.
+        if !self.history.is_empty()
+            && let Err(e) = write_plots(&self.out, &self.history, &self.classes, self.baseline)
+        {
+            log::warn!("could not write the plots in {}: {e:#}", self.out.display());
+        }
     }
 
     fn epoch_started(&mut self, epoch: usize, steps: usize) {
