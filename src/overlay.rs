@@ -17,8 +17,8 @@ pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: 
     let text = 13.0 * scale;
     let bars = BarPanel::measure(canvas, classes, scale);
     let lh = text + 6.0;
-    // Each face's label sits above its box (inside it when the box touches the top).
-    let labels: Vec<(String, [f32; 4])> = result
+    // Each face's label goes above its box where there is room (see `place_labels`).
+    let texts: Vec<String> = result
         .faces
         .iter()
         .map(|face| {
@@ -27,18 +27,21 @@ pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: 
                 .map(|c| format!("  sure {:.0}%", c * 100.0))
                 .or_else(|| face.alpha.map(|a| format!("  a {a:.2}")))
                 .unwrap_or_default();
-            let label = format!(
+            format!(
                 "#{} {} {:.0}%{certainty}",
                 face.id,
                 face.expression,
                 face.probability * 100.0
-            );
-            let [x1, y1, ..] = face.bbox;
-            let lw = canvas.text_width(&label, text) + 8.0;
-            let ly = if y1 - lh >= 0.0 { y1 - lh } else { y1 };
-            (label, [x1, ly, x1 + lw, ly + lh])
+            )
         })
         .collect();
+    let boxes: Vec<[f32; 4]> = result.faces.iter().map(|face| face.bbox).collect();
+    let sizes: Vec<(f32, f32)> = texts
+        .iter()
+        .map(|label| (canvas.text_width(label, text) + 8.0, lh))
+        .collect();
+    let rects = place_labels(&boxes, &sizes, (canvas.width as f32, canvas.height as f32));
+    let labels: Vec<(String, [f32; 4])> = texts.into_iter().zip(rects).collect();
     // Panels keep clear of every box and label.
     let obstacles: Vec<[f32; 4]> = result
         .faces
@@ -144,6 +147,48 @@ impl BarPanel {
     }
 }
 
+/// Where each face's label (`sizes`, one per box) goes: above its box, left-aligned with it,
+/// else right-aligned, else below it, else inside its top edge; always inside the frame, and
+/// clear of the labels placed before it and of the other faces' boxes where any candidate is.
+/// Side-by-side faces whose labels are wider than their boxes get labels that do not overlap.
+pub fn place_labels(boxes: &[[f32; 4]], sizes: &[(f32, f32)], frame: (f32, f32)) -> Vec<[f32; 4]> {
+    let overlaps = |a: [f32; 4], b: [f32; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+    let mut placed: Vec<[f32; 4]> = Vec::with_capacity(boxes.len());
+    for (i, (&[x1, y1, x2, y2], &(w, h))) in boxes.iter().zip(sizes).enumerate() {
+        let clamp_x = |x: f32| x.min(frame.0 - w).max(0.0);
+        let clamp_y = |y: f32| y.min(frame.1 - h).max(0.0);
+        let rect = |(x, y): (f32, f32)| [x, y, x + w, y + h];
+        let fits = |(_, y): &(f32, f32)| *y >= 0.0 && y + h <= frame.1;
+        let candidates: Vec<(f32, f32)> = [
+            (clamp_x(x1), y1 - h),
+            (clamp_x(x2 - w), y1 - h),
+            (clamp_x(x1), y2),
+            (clamp_x(x2 - w), y2),
+        ]
+        .into_iter()
+        .filter(fits)
+        .chain([(clamp_x(x1), clamp_y(y1))])
+        .collect();
+        let clear_of_labels = |&&c: &&(f32, f32)| !placed.iter().any(|&p| overlaps(rect(c), p));
+        let clear_of_faces = |&&c: &&(f32, f32)| {
+            boxes
+                .iter()
+                .enumerate()
+                .all(|(j, &b)| j == i || !overlaps(rect(c), b))
+        };
+        let at = candidates
+            .iter()
+            .filter(clear_of_labels)
+            .find(clear_of_faces)
+            .or_else(|| candidates.iter().find(clear_of_labels))
+            .or(candidates.first())
+            .copied()
+            .unwrap_or((0.0, 0.0));
+        placed.push(rect(at));
+    }
+    placed
+}
+
 /// Where each of the first `faces` boxes' bar panel (`size`) goes: right of the box, else
 /// left, below or above it, inside the frame and clear of every obstacle (the face boxes, then
 /// anything else drawn, such as labels) and of the panels placed before it. A face with no such
@@ -234,6 +279,34 @@ mod tests {
         assert!(count(happy) > 2 * count(class_color(0)));
         // The status line darkens the top-left corner.
         assert!(at(2, 2) != (90 << 16 | 90 << 8 | 90));
+    }
+
+    #[test]
+    fn labels_stay_in_the_frame_and_clear_of_each_other() {
+        let overlap = |a: [f32; 4], b: [f32; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+        let frame = (640.0, 480.0);
+        // One face: above its box, left-aligned.
+        assert_eq!(
+            place_labels(&[[100.0, 100.0, 200.0, 220.0]], &[(150.0, 20.0)], frame),
+            vec![[100.0, 80.0, 250.0, 100.0]]
+        );
+        // At the top right corner: inside the frame (inside the box's top edge).
+        let [x1, y1, x2, y2] = place_labels(&[[560.0, 0.0, 640.0, 90.0]], &[(150.0, 20.0)], frame)[0];
+        assert!(x1 >= 0.0 && x2 <= 640.0 && y1 >= 0.0 && y2 <= 480.0, "{x1} {y1} {x2} {y2}");
+        // Faces side by side with labels wider than their boxes: no two labels overlap, and
+        // no label covers another face.
+        let boxes: Vec<[f32; 4]> = (0..3)
+            .map(|i| [50.0 + 110.0 * i as f32, 150.0, 150.0 + 110.0 * i as f32, 250.0])
+            .collect();
+        let rects = place_labels(&boxes, &[(180.0, 20.0); 3], frame);
+        for (i, a) in rects.iter().enumerate() {
+            for b in &rects[i + 1..] {
+                assert!(!overlap(*a, *b), "{a:?} {b:?}");
+            }
+            for (j, b) in boxes.iter().enumerate() {
+                assert!(i == j || !overlap(*a, *b), "label {i} covers face {j}");
+            }
+        }
     }
 
     #[test]
