@@ -159,6 +159,10 @@ pub struct ModelArgs {
     /// The class output holds probabilities already (a model ending in softmax).
     #[arg(long)]
     pub probabilities: bool,
+    /// Also classify every face mirrored left to right and average the two outputs
+    /// (test-time augmentation: usually a little more accurate, twice the classification work).
+    #[arg(long)]
+    pub flip: bool,
 }
 
 /// `scn predict`

@@ -59,6 +59,8 @@ pub struct EvalReport {
     pub images_per_second: f64,
     /// Faces per inference call.
     pub batch_size: usize,
+    /// Whether each face was averaged with its mirror image (`--flip`).
+    pub flip: bool,
 }
 
 /// Classifies every sample (labels mapped into the model's classes with `mapping`, see
@@ -137,6 +139,7 @@ pub fn evaluate(
         seconds,
         images_per_second: if seconds > 0.0 { images as f64 / seconds } else { 0.0 },
         batch_size,
+        flip: classifier.flip_averaging(),
     })
 }
 

@@ -129,6 +129,31 @@ fn tract_matches_burn_at_any_batch_size() {
 }
 
 #[test]
+fn flip_averaging_is_the_mean_of_each_face_and_its_mirror() {
+    let model = trained_looking_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_to(dir.path(), &model, true);
+    let mut classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+    classifier.set_flip_averaging(true).unwrap();
+    let n = 3;
+    let input = random_input(n, 21);
+    let mirrored: Vec<f32> = input
+        .chunks_exact(SIZE)
+        .flat_map(|row| row.iter().rev().copied())
+        .collect();
+    let (logits, alpha) = burn_outputs(&model, &input, n);
+    let (logits_m, alpha_m) = burn_outputs(&model, &mirrored, n);
+    let mean = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect::<Vec<f32>>();
+    let raw = classifier.run(&input).unwrap();
+    assert_eq!((raw.faces, raw.classes), (n, CLASSES));
+    assert_close("averaged logits", &raw.scores, &mean(&logits, &logits_m), 1e-4);
+    assert_close("averaged alpha", raw.alpha.as_deref().unwrap(), &mean(&alpha, &alpha_m), 1e-4);
+    // The mirror image really is another input (so the test can tell the difference).
+    assert!(logits.iter().zip(&logits_m).any(|(a, b)| (a - b).abs() > 1e-3));
+    assert_eq!(classifier.classify_preprocessed(&input).unwrap().len(), n);
+}
+
+#[test]
 fn a_baseline_model_has_no_alpha_to_report() {
     let device = Device::flex();
     let config = config().with_baseline(true);

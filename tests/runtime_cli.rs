@@ -104,6 +104,10 @@ fn export_eval_and_predict_reproduce_the_trainer() {
     let test = eval_json(&model, &data, "test", &["--batch-size", "5"]);
     assert_eq!(test["accuracy"], best["test"]["accuracy"], "test split");
     assert_eq!(test["confusion"], best["test"]["confusion"]);
+    assert_eq!(test["flip"], false);
+    // --flip (each face averaged with its mirror image): same images, recorded in the report.
+    let flipped = eval_json(&model, &data, "test", &["--batch-size", "5", "--flip"]);
+    assert_eq!((&flipped["images"], &flipped["flip"]), (&test["images"], &serde_json::json!(true)));
 
     // The text report and the PNG.
     let png = dir.path().join("confusion.png");

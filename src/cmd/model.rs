@@ -39,18 +39,24 @@ pub fn load(args: &ModelArgs) -> Result<Classifier> {
         Some(path) => path.clone(),
         None => scn::models::default_model()?,
     };
-    let classifier = Classifier::load(&path, &overrides(args)?)
+    let mut classifier = Classifier::load(&path, &overrides(args)?)
         .with_context(|| format!("cannot load the model {}", path.display()))?;
+    if args.flip {
+        classifier
+            .set_flip_averaging(true)
+            .with_context(|| format!("cannot prepare {} for flip averaging", path.display()))?;
+    }
     let m = classifier.metadata();
     log::info!(
-        "model {}: {} classes ({}), input {}x{}x{}, trained on {}",
+        "model {}: {} classes ({}), input {}x{}x{}, trained on {}{}",
         path.display(),
         m.classes.len(),
         m.classes.join(", "),
         m.input.channels,
         m.input.size,
         m.input.size,
-        m.dataset
+        m.dataset,
+        if args.flip { "; faces averaged with their mirror images (--flip)" } else { "" }
     );
     Ok(classifier)
 }
