@@ -178,8 +178,9 @@ impl Observer for Cli {
             .validation
             .as_ref()
             .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v.accuracy));
-        let noise = match (m.noise_restored, m.noise_flipped) {
-            (Some(r), Some(f)) => format!(", {r}/{f} flipped labels restored"),
+        let noise = match (m.noise_restored, m.noise_flipped, m.noise_wrong) {
+            (Some(r), Some(f), Some(w)) => format!(", {r}/{f} flipped labels restored, wrong labels {f} -> {w}"),
+            (Some(r), Some(f), None) => format!(", {r}/{f} flipped labels restored"),
             _ => String::new(),
         };
         log::info!(
@@ -263,6 +264,7 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
         ];
         if history.iter().any(|m| m.noise_restored.is_some()) {
             relabel.push(series("flipped restored", &|m| m.noise_restored.map(|v| v as f64)));
+            relabel.push(series("labels wrong", &|m| m.noise_wrong.map(|v| v as f64)));
         }
         // Counts: from zero, with a visible axis while nothing has been relabeled yet.
         let top = relabel

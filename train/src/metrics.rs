@@ -152,6 +152,10 @@ pub struct EpochMetrics {
     pub noise_restored: Option<usize>,
     /// With a noise record: how many labels were flipped.
     pub noise_flipped: Option<usize>,
+    /// With a noise record: training labels that differ from the clean ones after this epoch
+    /// (`noise_flipped` before relabeling; restored flips lower it, right labels changed raise it).
+    #[serde(default)]
+    pub noise_wrong: Option<usize>,
     /// Training images that could not be decoded (skipped).
     pub skipped_images: usize,
     /// Training images per second.

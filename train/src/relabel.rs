@@ -149,6 +149,19 @@ impl LabelTable {
             .filter(|&&(index, clean)| self.current.get(index) == Some(&clean))
             .count()
     }
+
+    /// Given the same clean labels, how many samples carry a wrong label now: the flipped ones
+    /// not restored plus the unflipped ones relabeled away from their (right) label. Before any
+    /// relabeling this is the number of flips; relabeling helps where it goes down.
+    pub fn wrong(&self, flipped: &[(usize, usize)]) -> usize {
+        let mut clean = self.original.clone();
+        for &(index, class) in flipped {
+            if let Some(label) = clean.get_mut(index) {
+                *label = class;
+            }
+        }
+        clean.iter().zip(&self.current).filter(|(a, b)| a != b).count()
+    }
 }
 
 #[cfg(test)]
@@ -223,5 +236,12 @@ mod tests {
         assert_eq!(table.current, vec![0, 1, 2, 2]);
         assert_eq!(table.relabeled(), 1);
         assert_eq!(table.restored(&flipped), 1);
+        // Wrong before: the two flips; one restored leaves one.
+        assert_eq!(LabelTable::new(vec![0, 1, 2, 3]).wrong(&flipped), 2);
+        assert_eq!(table.wrong(&flipped), 1);
+        // A right label (sample 0) relabeled away counts as wrong; a flip moved to yet
+        // another wrong class (sample 1 to 2) stays wrong.
+        table.apply(&[0, 1], &[Some(3), Some(2)]);
+        assert_eq!((table.restored(&flipped), table.wrong(&flipped)), (1, 2));
     }
 }

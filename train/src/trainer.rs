@@ -700,6 +700,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
             relabeled_total: state.labels.relabeled(),
             noise_restored: flipped.as_ref().map(|f| state.labels.restored(f)),
             noise_flipped: flipped.as_ref().map(Vec::len),
+            noise_wrong: flipped.as_ref().map(|f| state.labels.wrong(f)),
             skipped_images: skipped,
             images_per_second: if train_seconds > 0.0 {
                 seen as f64 / train_seconds

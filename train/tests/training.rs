@@ -241,6 +241,10 @@ fn relabeling_cures_label_noise() {
     let base_acc = base_last.validation.unwrap().accuracy;
     eprintln!("restored {restored}/{flipped}; clean test accuracy: SCN {scn_acc:.3}, baseline {base_acc:.3}");
     assert_eq!(base_last.noise_restored, Some(0), "the baseline never relabels");
+    assert_eq!(base_last.noise_wrong, Some(flipped));
+    let wrong = last.noise_wrong.unwrap();
+    eprintln!("wrong training labels: {flipped} -> {wrong}");
+    assert!(wrong < flipped, "relabeling left {wrong} wrong labels of {flipped} flipped");
     assert!(
         restored * 2 > flipped,
         "relabeling restored only {restored} of {flipped} flipped labels"
