@@ -252,6 +252,11 @@ pub struct TrainArgs {
     /// Backbone width: 64 is ResNet-18; 32 or 16 make smaller, faster models.
     #[arg(long)]
     pub width: Option<usize>,
+    /// How the backbone shrinks the input before its first stage: standard (7x7/2 conv and
+    /// max pool, torchvision's), no-pool (the conv without the pool: 4x the compute, for
+    /// 48-64 px faces) or cifar (3x3/1 conv, no pool: 16x).
+    #[arg(long, value_name = "STEM")]
+    pub stem: Option<scn_train::config::Stem>,
     /// Dropout before the heads.
     #[arg(long)]
     pub dropout: Option<f64>,

@@ -52,6 +52,9 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(v) = args.width {
         c.width = v;
     }
+    if let Some(v) = args.stem {
+        c.stem = v;
+    }
     if let Some(v) = args.dropout {
         c.dropout = v;
     }

@@ -95,7 +95,8 @@ pub fn model_config(config: &TrainConfig, num_classes: usize) -> ScnConfig {
         .with_backbone(
             ResNetConfig::new()
                 .with_in_channels(config.input.channels as usize)
-                .with_width(config.width),
+                .with_width(config.width)
+                .with_stem(config.stem),
         )
         .with_dropout(config.dropout)
         .with_baseline(config.baseline)

@@ -13,6 +13,62 @@ use crate::data::input::InputConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::relabel::RelabelConfig;
 
+/// How the network shrinks its input before the first residual stage.
+///
+/// torchvision's stem divides the side by 4 (a 7x7 stride-2 convolution, then a stride-2 max
+/// pool): right for 224 px photos, but a 48 px face reaches the first stage as 12x12 and the
+/// last as 2x2. The other stems keep more of a small face, at a cost in compute (the stages run
+/// on 4x or 16x the pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stem {
+    /// 7x7 stride-2 convolution and 3x3 stride-2 max pool: side / 4 (torchvision, the paper).
+    #[default]
+    Standard,
+    /// The same 7x7 stride-2 convolution without the max pool: side / 2, about 4x the compute
+    /// of the stages. torchvision weights still load (same `conv1`).
+    NoPool,
+    /// A 3x3 stride-1 convolution and no pool (CIFAR ResNets): side / 1, about 16x the compute.
+    Cifar,
+}
+
+impl Stem {
+    /// How much the stem divides the input side by.
+    pub fn reduction(self) -> usize {
+        match self {
+            Stem::Standard => 4,
+            Stem::NoPool => 2,
+            Stem::Cifar => 1,
+        }
+    }
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stem::Standard => "standard",
+            Stem::NoPool => "no_pool",
+            Stem::Cifar => "cifar",
+        }
+    }
+}
+
+impl std::str::FromStr for Stem {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Stem, String> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "standard" => Ok(Stem::Standard),
+            "no_pool" | "nopool" => Ok(Stem::NoPool),
+            "cifar" => Ok(Stem::Cifar),
+            other => Err(format!("unknown stem {other:?}: standard, no-pool or cifar")),
+        }
+    }
+}
+
+fn is_standard_stem(stem: &Stem) -> bool {
+    *stem == Stem::Standard
+}
+
 /// The optimizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -104,6 +160,9 @@ pub struct TrainConfig {
     pub augment: Option<AugmentConfig>,
     /// Backbone width (64: ResNet-18).
     pub width: usize,
+    /// How the backbone shrinks the input before its first stage (`standard`: torchvision's).
+    #[serde(default, skip_serializing_if = "is_standard_stem")]
+    pub stem: Stem,
     /// Dropout before the heads.
     pub dropout: f64,
     /// Plain cross-entropy without attention, rank regularization or relabeling.
@@ -257,6 +316,18 @@ mod tests {
         assert!(n >= 3, "official, paper and ferplus48 at least");
         let cpu = TrainConfig::load(&dir.join("ferplus48.json")).unwrap();
         assert_eq!((cpu.input.size, cpu.input.channels), (48, 1));
+    }
+
+    #[test]
+    fn configs_without_a_stem_read_as_the_standard_stem_and_others_round_trip() {
+        let mut config = TrainConfig::preset(Preset::Official);
+        assert_eq!(config.stem, Stem::Standard);
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(!text.contains("stem"), "the standard stem is not written: old readers stay valid");
+        config.stem = Stem::NoPool;
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(text.contains("\"stem\":\"no_pool\""), "{text}");
+        assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap().stem, Stem::NoPool);
     }
 
     #[test]

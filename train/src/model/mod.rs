@@ -3,5 +3,5 @@
 pub mod resnet;
 pub mod scn;
 
-pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig};
+pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig, Stem};
 pub use scn::{Scn, ScnConfig, ScnOutput};
