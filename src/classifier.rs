@@ -568,6 +568,11 @@ pub fn argmax(row: &[f32]) -> usize {
 }
 
 /// Uses `threads` threads for each inference's matrix products (1: single-threaded).
+///
+/// Not together with tract calls that already run in parallel on rayon's threads (the face
+/// detector's pyramid levels): tract 0.23's matrix-product scratch space is thread-local, and a
+/// multithreaded product that picks up another inference on the same thread panics ("RefCell
+/// already borrowed").
 pub fn set_inference_threads(threads: usize) {
     let executor = if threads > 1 {
         tract_linalg::multithread::Executor::multithread(threads)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Facial expression recognition with the Self-Cure Network (SCN, CVPR 2020).
 #[derive(Debug, Parser)]
@@ -154,8 +154,8 @@ pub struct ModelArgs {
     #[arg(long, value_delimiter = ',')]
     pub std: Option<Vec<f32>>,
     /// Input memory order: nchw or nhwc [default: from the input shape].
-    #[arg(long)]
-    pub layout: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    pub layout: Option<LayoutArg>,
     /// The class output holds probabilities already (a model ending in softmax).
     #[arg(long)]
     pub probabilities: bool,
@@ -171,10 +171,27 @@ pub struct PredictArgs {
     /// The model.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Face images (crops: the whole image is classified), or folders of them.
+    /// Photos or face crops, or folders of them. The faces of a photo are found and aligned
+    /// as `scn run` does; an image no larger than twice the model's input side is a crop and
+    /// classified whole.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// One JSON object per image instead of a table.
+    /// Classify every image whole, as a face crop, without looking for faces.
+    #[arg(long)]
+    pub crop: bool,
+    /// Smallest face to find, in pixels of the image.
+    #[arg(long, default_value_t = 20.0, value_name = "PIXELS")]
+    pub min_face: f32,
+    /// Face score threshold of the detector's last stage (0-1). Higher than `scn run`'s 0.9:
+    /// a photo has no next frame to confirm a face (on the fixture photos, real faces score
+    /// 0.999 and more, a desk corner 0.94).
+    #[arg(long, default_value_t = 0.95)]
+    pub face_threshold: f32,
+    /// Most faces classified per image (the largest are kept).
+    #[arg(long, default_value_t = 32)]
+    pub max_faces: usize,
+    /// One JSON object per image (its faces with boxes, landmarks and probabilities) instead
+    /// of a table.
     #[arg(long)]
     pub json: bool,
     /// Classes to show per image in the table, most probable first.
@@ -194,9 +211,9 @@ pub struct EvalArgs {
     /// How to read it.
     #[command(flatten)]
     pub open: OpenArgs,
-    /// Split to evaluate: train, valid or test.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Split to evaluate.
+    #[arg(long, value_enum, ignore_case = true, default_value = "test")]
+    pub split: SplitArg,
     /// Faces per inference call.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -225,12 +242,13 @@ pub struct TrainArgs {
     /// Start over in an --out that holds an earlier run.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
-    /// auto (a real GPU if there is one, else CPU), wgpu, or flex (CPU).
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    /// Where to train: auto (a real GPU through wgpu if there is one, else the CPU), wgpu, or
+    /// flex (burn's CPU backend).
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
+    pub device: DeviceArg,
     /// Settings to start from: official (the official code) or paper.
-    #[arg(long, default_value = "official")]
-    pub preset: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "official")]
+    pub preset: PresetArg,
     /// A JSON config file instead of a preset (see train/configs/).
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     pub config: Option<PathBuf>,
@@ -252,20 +270,19 @@ pub struct TrainArgs {
     /// Backbone width: 64 is ResNet-18; 32 or 16 make smaller, faster models.
     #[arg(long)]
     pub width: Option<usize>,
-    /// How the backbone shrinks the input before its first stage: standard (7x7/2 conv and
-    /// max pool, torchvision's), no-pool (the conv without the pool: 4x the compute, for
-    /// 48-64 px faces) or cifar (3x3/1 conv, no pool: 16x).
-    #[arg(long, value_name = "STEM")]
-    pub stem: Option<scn_train::config::Stem>,
+    /// How the backbone shrinks the input before its first stage [default: the config's,
+    /// standard in the presets].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub stem: Option<StemArg>,
     /// Dropout before the heads.
     #[arg(long)]
     pub dropout: Option<f64>,
     /// Plain cross-entropy: no attention, rank regularization or relabeling.
     #[arg(long)]
     pub baseline: bool,
-    /// Relabel candidates: paper (low-importance group) or official (whole batch).
-    #[arg(long)]
-    pub relabel_mode: Option<String>,
+    /// Relabel candidates: paper (the low-importance group) or official (the whole batch).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub relabel_mode: Option<RelabelModeArg>,
     /// First epoch that relabels.
     #[arg(long)]
     pub relabel_epoch: Option<usize>,
@@ -298,9 +315,11 @@ pub struct TrainArgs {
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Split to validate on and pick the best epoch by [default: valid, else test].
-    #[arg(long)]
-    pub val_split: Option<String>,
+    /// Split to validate on and pick the best epoch by (any split the dataset has; with
+    /// `test`, the final test figure is no longer held out) [default: valid if the dataset has
+    /// one, else test].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub val_split: Option<SplitArg>,
     /// Pretrained backbone: torchvision ResNet-18 (.pth/.pt/.safetensors), the SCN authors'
     /// MS-Celeb checkpoint, or an official SCN checkpoint.
     #[arg(long, value_name = "FILE")]
@@ -339,8 +358,8 @@ pub struct TemplateArgs {
     #[command(flatten)]
     pub dataset: DatasetArgs,
     /// Split to measure on.
-    #[arg(long, default_value = "train")]
-    pub split: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "train")]
+    pub split: SplitArg,
     /// Most images to measure (spread evenly over the split).
     #[arg(long, default_value_t = 2000)]
     pub limit: usize,
@@ -362,15 +381,17 @@ pub struct DatasetArgs {
 /// How to read a dataset.
 #[derive(Debug, Args)]
 pub struct OpenArgs {
-    /// Dataset layout: rafdb, ferplus, fer2013 or folder [default: detected].
-    #[arg(long)]
-    pub format: Option<String>,
-    /// FERPlus labels: majority, probability or crossentropy (FER+ paper).
-    #[arg(long, default_value = "majority")]
-    pub label_mode: String,
+    /// Dataset layout [default: detected from the folder].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub format: Option<FormatArg>,
+    /// FERPlus labels, as the FER+ paper: majority (one class per image, the benchmark
+    /// protocol), probability (a class drawn from the votes each epoch) or crossentropy (the
+    /// vote distribution as a soft target).
+    #[arg(long, value_enum, ignore_case = true, default_value = "majority")]
+    pub label_mode: LabelModeArg,
     /// RAF-DB images: aligned (100x100, as SCN) or original.
-    #[arg(long, default_value = "aligned")]
-    pub rafdb_images: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "aligned")]
+    pub rafdb_images: RafdbImagesArg,
     /// Label file to use for the training split instead of the dataset's own (e.g. one written
     /// by `scn data noise`).
     #[arg(long, value_name = "FILE")]
@@ -419,4 +440,182 @@ pub struct NoiseArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Declares a command-line choice: an enum clap lists in `--help` and checks, and its
+/// conversion into the library type it stands for.
+macro_rules! choice {
+    ($(#[$meta:meta])* $name:ident => $target:ty { $($(#[$vmeta:meta])* $variant:ident => $value:expr),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl From<$name> for $target {
+            fn from(choice: $name) -> $target {
+                match choice {
+                    $($name::$variant => $value),+
+                }
+            }
+        }
+    };
+}
+
+choice! {
+    /// `--split`, `--val-split`.
+    SplitArg => scn::train::data::Split {
+        /// The training split.
+        Train => scn::train::data::Split::Train,
+        /// The validation split (FER2013 PublicTest, FERPlus Valid).
+        #[value(alias = "val", alias = "validation")]
+        Valid => scn::train::data::Split::Valid,
+        /// The test split (FER2013 PrivateTest, FERPlus Test, RAF-DB test).
+        Test => scn::train::data::Split::Test,
+    }
+}
+
+choice! {
+    /// `--format`.
+    FormatArg => scn::train::data::Format {
+        /// RAF-DB basic (EmoLabel/list_patition_label.txt, Image/aligned).
+        #[value(alias = "raf")]
+        Rafdb => scn::train::data::Format::Rafdb,
+        /// FERPlus (FER2013Train|Valid|Test/label.csv with the crowd votes), 8 classes.
+        #[value(alias = "fer+")]
+        Ferplus => scn::train::data::Format::Ferplus,
+        /// FER2013, 7 classes (fer2013.csv, or fer2013_original_labels.csv over FERPlus PNGs).
+        Fer2013 => scn::train::data::Format::Fer2013,
+        /// One sub-folder per class, optionally inside train/, val/, test/.
+        Folder => scn::train::data::Format::Folder,
+    }
+}
+
+choice! {
+    /// `--label-mode`.
+    LabelModeArg => scn::train::data::LabelMode {
+        /// One class per image: the majority vote (the benchmark protocol).
+        Majority => scn::train::data::LabelMode::Majority,
+        /// A class drawn from the vote distribution each epoch.
+        Probability => scn::train::data::LabelMode::Probability,
+        /// The vote distribution as a soft target.
+        #[value(alias = "cross-entropy")]
+        Crossentropy => scn::train::data::LabelMode::Crossentropy,
+    }
+}
+
+choice! {
+    /// `--rafdb-images`.
+    RafdbImagesArg => scn::train::data::RafdbImages {
+        /// Image/aligned: 100x100, 5-point aligned (the SCN setting).
+        Aligned => scn::train::data::RafdbImages::Aligned,
+        /// Image/original: the uncropped photos.
+        Original => scn::train::data::RafdbImages::Original,
+    }
+}
+
+choice! {
+    /// `--layout`.
+    LayoutArg => scn::classifier::Layout {
+        /// Batch, channels, height, width.
+        Nchw => scn::classifier::Layout::Nchw,
+        /// Batch, height, width, channels.
+        Nhwc => scn::classifier::Layout::Nhwc,
+    }
+}
+
+#[cfg(feature = "train")]
+choice! {
+    /// `--device`.
+    DeviceArg => scn::train::device::DeviceChoice {
+        /// A real GPU through wgpu if there is one, else the CPU (flex).
+        Auto => scn::train::device::DeviceChoice::Auto,
+        /// wgpu (Vulkan, Metal, DX12) on the best adapter.
+        Wgpu => scn::train::device::DeviceChoice::Wgpu,
+        /// burn's flex CPU backend.
+        #[value(alias = "cpu")]
+        Flex => scn::train::device::DeviceChoice::Flex,
+    }
+}
+
+#[cfg(feature = "train")]
+choice! {
+    /// `--preset`.
+    PresetArg => scn::train::config::Preset {
+        /// The official code's settings (Adam 1e-3, 70 epochs).
+        Official => scn::train::config::Preset::Official,
+        /// The paper's settings (SGD 0.1, 40 epochs).
+        Paper => scn::train::config::Preset::Paper,
+    }
+}
+
+#[cfg(feature = "train")]
+choice! {
+    /// `--relabel-mode`.
+    RelabelModeArg => scn::train::relabel::RelabelMode {
+        /// Only the batch's low-importance group may be relabeled (the paper).
+        Paper => scn::train::relabel::RelabelMode::Paper,
+        /// Any sample of the batch (the official code).
+        Official => scn::train::relabel::RelabelMode::Official,
+    }
+}
+
+#[cfg(feature = "train")]
+choice! {
+    /// `--stem`.
+    StemArg => scn::train::config::Stem {
+        /// 7x7 stride-2 convolution and max pool (torchvision's): the input side / 4.
+        Standard => scn::train::config::Stem::Standard,
+        /// The convolution without the pool: side / 2, 4x the compute (48-64 px faces).
+        NoPool => scn::train::config::Stem::NoPool,
+        /// 3x3 stride-1 convolution, no pool: side / 1, 16x the compute.
+        Cifar => scn::train::config::Stem::Cifar,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("scn").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn fixed_choices_are_checked_by_clap_and_listed() {
+        let err = parse(&["data", "check", "d", "--format", "imagenet"]).unwrap_err().to_string();
+        assert!(
+            err.contains("imagenet") && err.contains("rafdb") && err.contains("ferplus") && err.contains("folder"),
+            "{err}"
+        );
+        let Command::Data(DataCommand::Check(args)) = parse(&["data", "check", "d", "--format", "FER+"]).unwrap().command else {
+            panic!("not data check")
+        };
+        assert_eq!(args.dataset.open.format, Some(FormatArg::Ferplus));
+        assert_eq!(args.dataset.open.label_mode, LabelModeArg::Majority);
+        let err = parse(&["data", "check", "d", "--label-mode", "votes"]).unwrap_err().to_string();
+        assert!(err.contains("crossentropy"), "{err}");
+        let err = parse(&["eval", "--data", "d", "--split", "holdout"]).unwrap_err().to_string();
+        assert!(err.contains("valid") && err.contains("test"), "{err}");
+    }
+
+    #[cfg(feature = "train")]
+    #[test]
+    fn train_choices_convert_to_the_library_types() {
+        let Command::Train(args) = parse(&[
+            "train", "d", "-o", "r", "--device", "CPU", "--stem", "no-pool", "--relabel-mode", "official",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not train")
+        };
+        assert_eq!(
+            scn::train::device::DeviceChoice::from(args.device),
+            scn::train::device::DeviceChoice::Flex
+        );
+        assert_eq!(scn::train::config::Stem::from(args.stem.unwrap()), scn::train::config::Stem::NoPool);
+        let help = parse(&["train", "--help"]).unwrap_err().to_string();
+        assert!(help.contains("auto") && help.contains("wgpu") && help.contains("flex"), "{help}");
+    }
 }

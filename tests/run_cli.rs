@@ -197,6 +197,74 @@ fn a_clip_without_faces_finds_none() {
 }
 
 #[test]
+fn an_undecodable_image_among_good_ones_is_named_and_the_others_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.jpg");
+    std::fs::write(&broken, b"not a jpeg").unwrap();
+    let grace = faces_dir().join("grace_hopper_512x512.jpg");
+    let out = scn(&[
+        "run",
+        "-m",
+        model().to_str().unwrap(),
+        "--images",
+        broken.to_str().unwrap(),
+        grace.to_str().unwrap(),
+        "--no-window",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "exit status 1 at the end");
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.jpg") && err.contains("cannot decode"), "{err}");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "the good image is still processed");
+    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn predict_finds_the_faces_of_photos_and_classifies_crops_whole() {
+    let m = model().to_str().unwrap();
+    let obama = faces_dir().join("obama.jpg");
+    let coffee = faces_dir().join("coffee.jpg");
+    let out = scn(&[
+        "predict",
+        "-m",
+        m,
+        "--json",
+        obama.to_str().unwrap(),
+        coffee.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 2, "one object per image");
+    assert_eq!(lines[0]["crop"], false);
+    let faces = lines[0]["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1, "{}", lines[0]);
+    let face = &faces[0];
+    let b: Vec<f64> = face["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let (w, h) = (lines[0]["width"].as_f64().unwrap(), lines[0]["height"].as_f64().unwrap());
+    assert!(b[0] > 0.0 && b[2] < w && b[1] > 0.0 && b[3] < h && b[2] - b[0] > 100.0, "{b:?}");
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    assert!(face["score"].as_f64().unwrap() > 0.9);
+    assert!(face["probabilities"].as_object().unwrap().contains_key(face["expression"].as_str().unwrap()));
+    assert!(lines[1]["faces"].as_array().unwrap().is_empty(), "no face in the coffee cup");
+
+    // --crop: the whole photo is one face, without detection.
+    let out = scn(&["predict", "-m", m, "--json", "--crop", obama.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(line["crop"], true);
+    assert_eq!(line["faces"][0]["box"][2].as_f64(), line["width"].as_f64());
+    assert!(line["faces"][0]["landmarks"].is_null());
+
+    // The table: a row per face, and "no face found" for the cup.
+    let out = scn(&["predict", "-m", m, obama.to_str().unwrap(), coffee.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains("no face found"), "{table}");
+}
+
+#[test]
 fn missing_inputs_are_named() {
     let m = model().to_str().unwrap();
     let out = scn(&[

@@ -148,6 +148,12 @@ fn export_eval_and_predict_reproduce_the_trainer() {
         .collect();
     assert_eq!(lines.len(), 7);
     for line in &lines[..6] {
+        // The test images are model-sized crops: classified whole, one face each.
+        assert_eq!(line["crop"], true, "{line}");
+        let faces = line["faces"].as_array().unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(faces.len(), 1, "{line}");
+        let line = &faces[0];
+        assert!(line["landmarks"].is_null(), "{line}");
         let p = &line["probabilities"];
         let probs: Vec<f64> = ["neutral", "happiness", "surprise"]
             .iter()
@@ -217,7 +223,10 @@ fn bad_models_and_missing_metadata_are_explained() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
-    assert!(line["certainty"].is_null(), "no calibration without metadata: {line}");
+    assert!(
+        line["faces"][0]["certainty"].is_null(),
+        "no calibration without metadata: {line}"
+    );
     let out = scn(&["predict", "-m", b, "--classes", "a,b", image]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("outputs 3 classes"), "{}", text(&out.stderr));

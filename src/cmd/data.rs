@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use scn::train::data::check::{self, Report};
 use scn::train::data::noise::{self, NoiseOptions, NoiseSummary};
-use scn::train::data::{Dataset, Format, LabelMode, OpenOptions, RafdbImages, Split};
+use scn::train::data::{Dataset, Format, OpenOptions, Split};
 
 use crate::cli::{CheckArgs, DataCommand, NoiseArgs, OpenArgs, TemplateArgs};
 
@@ -22,28 +22,10 @@ pub fn run(command: DataCommand) -> Result<ExitCode> {
 
 /// Turns the dataset arguments into library options.
 pub fn open_options(args: &OpenArgs) -> Result<OpenOptions> {
-    let format = match &args.format {
-        Some(name) => Some(
-            Format::parse(name)
-                .ok_or_else(|| anyhow!("unknown --format '{name}' (rafdb, ferplus, fer2013, folder)"))?,
-        ),
-        None => None,
-    };
-    let label_mode = LabelMode::parse(&args.label_mode).ok_or_else(|| {
-        anyhow!(
-            "unknown --label-mode '{}' (majority, probability, crossentropy)",
-            args.label_mode
-        )
-    })?;
-    let rafdb_images = match args.rafdb_images.to_ascii_lowercase().as_str() {
-        "aligned" => RafdbImages::Aligned,
-        "original" => RafdbImages::Original,
-        other => return Err(anyhow!("unknown --rafdb-images '{other}' (aligned, original)")),
-    };
     Ok(OpenOptions {
-        format,
-        label_mode,
-        rafdb_images,
+        format: args.format.map(Format::from),
+        label_mode: args.label_mode.into(),
+        rafdb_images: args.rafdb_images.into(),
         train_labels: args.train_labels.clone(),
         strict: args.strict,
     })
@@ -186,7 +168,7 @@ pub fn render_report(report: &Report, max_issues: usize) -> String {
 
 fn run_template(args: TemplateArgs) -> Result<ExitCode> {
     let split =
-        Split::parse(&args.split).ok_or_else(|| anyhow!("unknown --split '{}' (train, valid, test)", args.split))?;
+        Split::from(args.split);
     let options = open_options(&args.dataset.open)?;
     let data = &args.dataset.data;
     let dataset =
@@ -253,25 +235,4 @@ fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
         summary.record.display()
     );
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_reject_unknown_names() {
-        let mut args = OpenArgs {
-            format: Some("imagenet".into()),
-            label_mode: "majority".into(),
-            rafdb_images: "aligned".into(),
-            train_labels: None,
-            strict: false,
-        };
-        assert!(open_options(&args).unwrap_err().to_string().contains("imagenet"));
-        args.format = Some("FER+".into());
-        assert_eq!(open_options(&args).unwrap().format, Some(Format::Ferplus));
-        args.label_mode = "votes".into();
-        assert!(open_options(&args).is_err());
-    }
 }

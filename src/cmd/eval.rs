@@ -60,8 +60,7 @@ pub fn render(report: &EvalReport, counts: &[u64]) -> String {
 
 /// Runs `scn eval`.
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    let split =
-        Split::parse(&args.split).ok_or_else(|| anyhow!("unknown --split '{}' (train, valid, test)", args.split))?;
+    let split = Split::from(args.split);
     let classifier = model::load(&args.model)?;
     let options = open_options(&args.open)?;
     let dataset = Dataset::open(&args.data, &options)

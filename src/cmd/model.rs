@@ -1,18 +1,13 @@
 //! Loading the classifier from the shared model arguments.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use scn::classifier::{Classifier, Layout, ModelOverrides, OutputKind};
 
 use crate::cli::ModelArgs;
 
 /// The overrides the arguments ask for.
 pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
-    let layout = match args.layout.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => None,
-        Some("nchw") => Some(Layout::Nchw),
-        Some("nhwc") => Some(Layout::Nhwc),
-        Some(other) => bail!("unknown --layout '{other}' (nchw, nhwc)"),
-    };
+    let layout = args.layout.map(Layout::from);
     if let Some(classes) = &args.classes
         && classes.iter().any(|c| c.trim().is_empty())
     {

@@ -1,63 +1,74 @@
-//! `scn predict`: classify face images with an exported model.
+//! `scn predict`: the faces of photos, or face crops, classified with an exported model.
+//!
+//! A photo goes through the same pipeline as `scn run --images`: faces found (MTCNN), aligned
+//! to the model's face template, classified. An image no larger than twice the model's input
+//! side (a face crop such as FERPlus's 48x48 images), or any image with `--crop`, is classified
+//! whole, as the model was trained on crops.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use scn::classifier::{self, Classifier, Prediction};
+use scn::face::{DetectorConfig, Mtcnn};
+use scn::live::{FaceResult, Recognizer};
+use scn::track::TrackerConfig;
 use serde_json::json;
 
 use crate::cli::PredictArgs;
 use crate::cmd::model;
 
-const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "PNG", "JPG"];
+/// One classified face of an image.
+struct Face {
+    /// `[x1, y1, x2, y2]` in image pixels (the whole image for a crop).
+    bbox: [f32; 4],
+    /// Detector score and landmarks (None for a crop classified whole).
+    detection: Option<(f32, [[f32; 2]; 5])>,
+    prediction: Prediction,
+}
 
-/// The image files of the arguments: files as given, folders' images sorted by name.
-pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                            IMAGE_EXTENSIONS.contains(&e) || IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
-                        })
-                })
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                log::warn!("{}: no image files (png, jpg, bmp)", path.display());
-            }
-            files.extend(found);
-        } else {
-            files.push(path.clone());
+impl Face {
+    fn detected(face: FaceResult) -> Face {
+        let class = classifier::argmax(&face.probabilities);
+        Face {
+            bbox: face.bbox,
+            detection: Some((face.score, face.landmarks)),
+            prediction: Prediction {
+                class,
+                confidence: face.probability,
+                alpha: face.alpha,
+                certainty: face.certainty,
+                probabilities: face.probabilities,
+            },
         }
     }
-    Ok(files)
+
+    fn to_json(&self, classes: &[String]) -> serde_json::Value {
+        let p = &self.prediction;
+        let probabilities: serde_json::Map<String, serde_json::Value> = classes
+            .iter()
+            .zip(&p.probabilities)
+            .map(|(c, &v)| (c.clone(), json!(v)))
+            .collect();
+        json!({
+            "box": self.bbox,
+            "score": self.detection.map(|d| d.0),
+            "landmarks": self.detection.map(|d| d.1),
+            "expression": classes.get(p.class),
+            "probability": p.confidence,
+            "probabilities": probabilities,
+            "alpha": p.alpha,
+            "certainty": p.certainty,
+        })
+    }
 }
 
-fn to_json(path: &Path, classifier: &Classifier, p: &Prediction) -> serde_json::Value {
-    let classes = classifier.classes();
-    let probabilities: serde_json::Map<String, serde_json::Value> = classes
-        .iter()
-        .zip(&p.probabilities)
-        .map(|(c, &v)| (c.clone(), json!(v)))
-        .collect();
-    json!({
-        "image": path.display().to_string(),
-        "expression": classes[p.class],
-        "confidence": p.confidence,
-        "alpha": p.alpha,
-        "certainty": p.certainty,
-        "probabilities": probabilities,
-    })
+/// Whether an image of `width` x `height` is classified whole: `--crop`, or no side larger
+/// than twice the model's input side.
+pub fn is_crop(width: u32, height: u32, input_side: u32, forced: bool) -> bool {
+    forced || width.max(height) <= 2 * input_side
 }
 
-fn table_row(path: &Path, classifier: &Classifier, p: &Prediction, top: usize) -> String {
-    let classes = classifier.classes();
+fn table_row(image: &str, face: &str, classes: &[String], p: &Prediction, top: usize) -> String {
     let mut order: Vec<usize> = (0..p.probabilities.len()).collect();
     order.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
     let others: Vec<String> = order
@@ -72,8 +83,7 @@ fn table_row(path: &Path, classifier: &Classifier, p: &Prediction, top: usize) -
         None => format!("{:>6}", "-"),
     };
     format!(
-        "{:<40} {:<10} {:>6.1}% {} {}  {}",
-        path.display(),
+        "{image:<36} {face:<16} {:<10} {:>6.1}% {} {}  {}",
         classes[p.class],
         100.0 * p.confidence,
         fmt_opt(p.alpha, false),
@@ -82,45 +92,100 @@ fn table_row(path: &Path, classifier: &Classifier, p: &Prediction, top: usize) -
     )
 }
 
+/// The faces of one decoded image.
+fn faces_of(
+    image: image::DynamicImage,
+    crop: bool,
+    recognizer: &mut Recognizer,
+    tracking: &TrackerConfig,
+) -> Result<Vec<Face>> {
+    let (w, h) = (image.width(), image.height());
+    if crop {
+        let classifier: &Classifier = recognizer.classifier();
+        let prediction = classifier.classify(std::slice::from_ref(&image))?.into_iter().next();
+        return Ok(prediction
+            .map(|prediction| Face {
+                bbox: [0.0, 0.0, w as f32, h as f32],
+                detection: None,
+                prediction,
+            })
+            .into_iter()
+            .collect());
+    }
+    // Unrelated photos: no tracking or smoothing from one to the next.
+    recognizer.reset_tracks(tracking.clone());
+    let result = recognizer.process(&image.into_rgb8())?;
+    Ok(result.faces.into_iter().map(Face::detected).collect())
+}
+
 /// Runs `scn predict`.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.face_threshold) {
+        anyhow::bail!("--face-threshold must be within 0-1, got {}", args.face_threshold);
+    }
     let classifier = model::load(&args.model)?;
-    classifier::set_inference_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let files = image_files(&args.images)?;
+    let files = scn::source::images::expand(&args.images)?;
+    let side = classifier.metadata().input.size;
+    let classes = classifier.classes().to_vec();
+    let detector = Mtcnn::embedded(DetectorConfig {
+        min_face: args.min_face,
+        thresholds: [0.6, 0.7, args.face_threshold],
+        ..DetectorConfig::default()
+    })?;
+    let tracking = TrackerConfig {
+        window: 1,
+        ..TrackerConfig::default()
+    };
+    let mut recognizer = Recognizer::new(detector, classifier, tracking.clone(), args.max_faces);
     if !args.json {
         println!(
-            "{:<40} {:<10} {:>7} {:>6} {:>6}  next",
-            "image", "expression", "prob.", "alpha", "certain"
+            "{:<36} {:<16} {:<10} {:>7} {:>6} {:>6}  next",
+            "image", "face", "expression", "prob.", "alpha", "certain"
         );
     }
     let mut failed = 0;
-    for chunk in files.chunks(32) {
-        // Decode the chunk, classify the images that decoded, print in the order given.
-        let decoded: Vec<Result<image::DynamicImage, String>> = chunk
-            .iter()
-            .map(|path| image::open(path).map_err(|e| e.to_string()))
-            .collect();
-        let faces: Vec<image::DynamicImage> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
-        let mut predictions = classifier.classify(&faces)?.into_iter();
-        for (path, result) in chunk.iter().zip(&decoded) {
-            match (result, args.json) {
-                (Ok(_), json) => {
-                    let Some(p) = predictions.next() else { break };
-                    if json {
-                        println!("{}", to_json(path, &classifier, &p));
-                    } else {
-                        println!("{}", table_row(path, &classifier, &p, args.top));
-                    }
+    for path in &files {
+        let name = path.display().to_string();
+        let image = match image::open(path) {
+            Ok(image) => image,
+            Err(e) => {
+                failed += 1;
+                if args.json {
+                    println!("{}", json!({"image": name, "error": format!("cannot decode the image: {e}")}));
+                } else {
+                    log::error!("{name}: cannot decode the image: {e}");
                 }
-                (Err(e), true) => {
-                    failed += 1;
-                    println!("{}", json!({"image": path.display().to_string(), "error": e}));
-                }
-                (Err(e), false) => {
-                    failed += 1;
-                    eprintln!("error: {}: {e}", path.display());
-                }
+                continue;
             }
+        };
+        let (w, h) = (image.width(), image.height());
+        let crop = is_crop(w, h, side, args.crop);
+        let faces = faces_of(image, crop, &mut recognizer, &tracking)
+            .with_context(|| format!("cannot classify {name}"))?;
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "image": name,
+                    "width": w,
+                    "height": h,
+                    "crop": crop,
+                    "faces": faces.iter().map(|f| f.to_json(&classes)).collect::<Vec<_>>(),
+                })
+            );
+            continue;
+        }
+        if faces.is_empty() {
+            println!("{name:<36} {:<16} no face found", "-");
+        }
+        for face in &faces {
+            let [x1, y1, x2, y2] = face.bbox;
+            let label = if face.detection.is_none() {
+                "whole image".to_string()
+            } else {
+                format!("{:.0},{:.0} {:.0}x{:.0}", x1, y1, x2 - x1, y2 - y1)
+            };
+            println!("{}", table_row(&name, &label, &classes, &face.prediction, args.top));
         }
     }
     Ok(if failed > 0 {
@@ -128,4 +193,39 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crops_are_images_up_to_twice_the_input_side_or_forced() {
+        assert!(is_crop(48, 48, 48, false));
+        assert!(is_crop(96, 80, 48, false));
+        assert!(!is_crop(97, 60, 48, false));
+        assert!(!is_crop(640, 480, 48, false));
+        assert!(is_crop(640, 480, 48, true));
+        assert!(is_crop(100, 100, 224, false), "RAF-DB's aligned crops for a 224 px model");
+    }
+
+    #[test]
+    fn a_crop_prints_without_detection_fields() {
+        let face = Face {
+            bbox: [0.0, 0.0, 48.0, 48.0],
+            detection: None,
+            prediction: Prediction {
+                probabilities: vec![0.25, 0.75],
+                class: 1,
+                confidence: 0.75,
+                alpha: Some(0.5),
+                certainty: None,
+            },
+        };
+        let classes = vec!["neutral".to_string(), "happiness".to_string()];
+        let v = face.to_json(&classes);
+        assert_eq!(v["expression"], "happiness");
+        assert!(v["landmarks"].is_null() && v["score"].is_null(), "{v}");
+        assert_eq!(v["probabilities"]["neutral"], 0.25);
+    }
 }

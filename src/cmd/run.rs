@@ -293,6 +293,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         totals.align / n,
         totals.classify / n
     );
+    let skipped = source.skipped();
+    if skipped > 0 {
+        log::error!("{skipped} of the images could not be decoded (named above) and were left out");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -28,10 +28,7 @@ use crate::cmd::data::open_options;
 pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     let mut c = match &args.config {
         Some(path) => TrainConfig::load(path)?,
-        None => TrainConfig::preset(
-            Preset::parse(&args.preset)
-                .ok_or_else(|| anyhow!("unknown --preset '{}' (official, paper)", args.preset))?,
-        ),
+        None => TrainConfig::preset(Preset::from(args.preset)),
     };
     if let Some(v) = args.epochs {
         c.epochs = v;
@@ -53,7 +50,7 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         c.width = v;
     }
     if let Some(v) = args.stem {
-        c.stem = v;
+        c.stem = v.into();
     }
     if let Some(v) = args.dropout {
         c.dropout = v;
@@ -67,12 +64,8 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         || args.relabel_prior
     {
         let r = c.relabel.get_or_insert_with(RelabelConfig::default);
-        if let Some(mode) = &args.relabel_mode {
-            r.mode = match mode.as_str() {
-                "paper" => RelabelMode::Paper,
-                "official" => RelabelMode::Official,
-                other => bail!("unknown --relabel-mode '{other}' (paper, official)"),
-            };
+        if let Some(mode) = args.relabel_mode {
+            r.mode = RelabelMode::from(mode);
         }
         if let Some(v) = args.relabel_epoch {
             r.start_epoch = v;
@@ -305,12 +298,8 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let config = build_config(&args)?;
-    let device = DeviceChoice::parse(&args.device)
-        .ok_or_else(|| anyhow!("unknown --device '{}' (auto, wgpu, flex)", args.device))?;
-    let val_split = match &args.val_split {
-        Some(name) => Some(Split::parse(name).ok_or_else(|| anyhow!("unknown --val-split '{name}' (valid, test)"))?),
-        None => None,
-    };
+    let device = DeviceChoice::from(args.device);
+    let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
         data: DataSettings {
             path: args.dataset.data.clone(),

@@ -48,11 +48,14 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
-/// Image files, one frame each.
+/// Image files, one frame each. A file that does not decode is skipped with a warning that
+/// names it, and counted ([`FrameSource::skipped`]), so that one bad file among many does not
+/// stop the others.
 #[derive(Debug)]
 pub struct ImageFiles {
     files: Vec<PathBuf>,
     next: usize,
+    skipped: usize,
 }
 
 impl ImageFiles {
@@ -61,6 +64,7 @@ impl ImageFiles {
         Ok(ImageFiles {
             files: expand(paths)?,
             next: 0,
+            skipped: 0,
         })
     }
 
@@ -87,20 +91,28 @@ impl FrameSource for ImageFiles {
         None
     }
 
+    fn skipped(&self) -> usize {
+        self.skipped
+    }
+
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        let Some(path) = self.files.get(self.next) else {
-            return Ok(false);
-        };
-        let image = image::open(path).map_err(|e| SourceError::File {
-            path: path.clone(),
-            reason: format!("cannot decode the image: {e}"),
-        })?;
-        frame.image = image.into_rgb8();
-        frame.index = self.next as u64;
-        frame.time = 0.0;
-        frame.path = Some(path.clone());
-        self.next += 1;
-        Ok(true)
+        while let Some(path) = self.files.get(self.next) {
+            self.next += 1;
+            match image::open(path) {
+                Ok(image) => {
+                    frame.image = image.into_rgb8();
+                    frame.index = (self.next - 1) as u64;
+                    frame.time = 0.0;
+                    frame.path = Some(path.clone());
+                    return Ok(true);
+                }
+                Err(e) => {
+                    log::warn!("{}: cannot decode the image, skipped: {e}", path.display());
+                    self.skipped += 1;
+                }
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -129,11 +141,15 @@ mod tests {
         assert_eq!(frame.index, 1);
         assert!(!source.next_into(&mut frame).unwrap());
 
+        // A file that does not decode is skipped and counted; the next one still comes.
         let broken = dir.path().join("broken.png");
         std::fs::write(&broken, b"not a png").unwrap();
-        let mut source = ImageFiles::open(std::slice::from_ref(&broken)).unwrap();
-        let err = source.next_into(&mut frame).unwrap_err().to_string();
-        assert!(err.contains("broken.png"), "{err}");
+        let good = dir.path().join("b.png");
+        let mut source = ImageFiles::open(&[broken.clone(), good.clone()]).unwrap();
+        assert!(source.next_into(&mut frame).unwrap());
+        assert_eq!(frame.path.as_deref(), Some(good.as_path()));
+        assert_eq!((frame.index, source.skipped()), (1, 1));
+        assert!(!source.next_into(&mut frame).unwrap());
         let err = ImageFiles::open(&[dir.path().join("missing.png")])
             .unwrap_err()
             .to_string();

@@ -79,4 +79,9 @@ pub trait FrameSource {
     /// Reads the next frame into `frame`, reusing its buffer where the size allows. Returns
     /// false at the end of the stream.
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError>;
+
+    /// Frames the stream could not deliver and left out (images that do not decode), so far.
+    fn skipped(&self) -> usize {
+        0
+    }
 }
