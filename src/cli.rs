@@ -60,8 +60,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
     /// Camera frame size to ask for, WIDTHxHEIGHT (the closest offered is used).
-    #[arg(long, default_value = "640x480", value_name = "WxH")]
-    pub resolution: String,
+    #[arg(long, default_value = "640x480", value_name = "WxH", value_parser = parse_resolution)]
+    pub resolution: (u32, u32),
     /// Camera frame rate to ask for.
     #[arg(long, default_value_t = 30)]
     pub fps: u32,
@@ -442,6 +442,17 @@ pub struct NoiseArgs {
     pub json: bool,
 }
 
+/// Parses a frame size, "640x480".
+fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("takes WIDTHxHEIGHT, got '{text}'"))?;
+    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!("takes WIDTHxHEIGHT in pixels, got '{text}'")),
+    }
+}
+
 /// Declares a command-line choice: an enum clap lists in `--help` and checks, and its
 /// conversion into the library type it stands for.
 macro_rules! choice {
@@ -579,6 +590,16 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("scn").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn resolutions_parse() {
+        assert_eq!(parse_resolution("640x480").unwrap(), (640, 480));
+        assert_eq!(parse_resolution("1280X720").unwrap(), (1280, 720));
+        assert!(parse_resolution("640").is_err());
+        assert!(parse_resolution("0x480").is_err());
+        let err = parse(&["run", "--resolution", "big"]).unwrap_err().to_string();
+        assert!(err.contains("--resolution") && err.contains("WIDTHxHEIGHT"), "{err}");
     }
 
     #[test]

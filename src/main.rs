@@ -10,6 +10,17 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    #[cfg(feature = "train")]
+    if let cli::Command::Train(args) = &cli.command
+        && args.device == cli::DeviceArg::Flex
+        && std::env::var_os("BURN_DEVICE").is_none()
+    {
+        // burn puts what it loads without a device (a resumed optimizer's state) on its default
+        // device, wgpu where that is compiled in: on a CPU run that would start a GPU driver for
+        // nothing. SAFETY: the process has one thread here; nothing reads the environment
+        // concurrently.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     init_logging(cli.verbose, cli.quiet);
     match cmd::run(cli.command) {
         Ok(code) => code,

@@ -57,6 +57,9 @@ fn trains_resumes_and_draws() {
 
     let resumed = scn(&["train", d, "-o", o, "--resume", "--epochs", "2", "--device", "flex"]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    // A CPU run starts no GPU driver, so none prints its notes ("error: XDG_RUNTIME_DIR ...").
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
 }

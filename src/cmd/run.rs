@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use scn::draw::{Canvas, Rgb};
 use scn::face::{DetectorConfig, Mtcnn};
 use scn::live::{FaceResult, FrameResult, Recognizer};
@@ -22,18 +22,6 @@ use serde_json::json;
 
 use super::model;
 use crate::cli::RunArgs;
-
-/// Parses "640x480".
-fn parse_resolution(text: &str) -> Result<(u32, u32)> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| anyhow!("--resolution takes WIDTHxHEIGHT, got '{text}'"))?;
-    let (w, h) = (w.trim().parse::<u32>(), h.trim().parse::<u32>());
-    match (w, h) {
-        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
-        _ => bail!("--resolution takes WIDTHxHEIGHT in pixels, got '{text}'"),
-    }
-}
 
 fn list_cameras() -> Result<ExitCode> {
     let found = camera::list()?;
@@ -145,7 +133,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         Box::new(Camera::open(CameraRequest {
             camera: args.camera.clone().unwrap_or_else(|| "0".into()),
-            resolution: Some(parse_resolution(&args.resolution)?),
+            resolution: Some(args.resolution),
             fps: Some(args.fps),
             reconnect: Duration::from_secs_f64(args.reconnect.max(0.0)),
             ..CameraRequest::default()
@@ -299,17 +287,4 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolutions_parse() {
-        assert_eq!(parse_resolution("640x480").unwrap(), (640, 480));
-        assert_eq!(parse_resolution("1280X720").unwrap(), (1280, 720));
-        assert!(parse_resolution("640").is_err());
-        assert!(parse_resolution("0x480").is_err());
-    }
 }

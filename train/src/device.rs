@@ -76,7 +76,9 @@ pub fn adapters() -> Vec<Adapter> {
         backends,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let found = futures_lite::future::block_on(instance.enumerate_adapters(backends));
+    // Vulkan drivers (Mesa's among them) write notes such as "error: XDG_RUNTIME_DIR is invalid
+    // or not set" straight to the process's stderr while the instance starts: logged at debug.
+    let found = quiet_native_stderr(|| futures_lite::future::block_on(instance.enumerate_adapters(backends)));
     let mut seen: Vec<String> = Vec::new();
     found
         .iter()
@@ -93,6 +95,60 @@ pub fn adapters() -> Vec<Adapter> {
             }
         })
         .collect()
+}
+
+/// Runs `f` with the process's standard error (file descriptor 2) sent to a temporary file, and
+/// logs at debug level what was written there. For calls into native GPU drivers, which print
+/// notes that are not errors of ours ("error: XDG_RUNTIME_DIR is invalid or not set in the
+/// environment." from Mesa's Vulkan drivers on a machine without a display). Where the
+/// redirection cannot be set up, `f` runs with stderr as it is.
+#[cfg(unix)]
+pub fn quiet_native_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+
+    let _ = std::io::stderr().flush();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let path = std::env::temp_dir().join(format!("scn-stderr-{}-{nanos}", std::process::id()));
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    else {
+        return f();
+    };
+    let _ = std::fs::remove_file(&path);
+    // SAFETY: dup/dup2/close on descriptors this function owns (`saved`, `file`) and on 2, which
+    // is put back before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
+        if saved >= 0 {
+            unsafe { libc::close(saved) };
+        }
+        return f();
+    }
+    let out = f();
+    let _ = std::io::stderr().flush();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let mut text = String::new();
+    if file.rewind().is_ok() && file.read_to_string(&mut text).is_ok() {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            log::debug!("native library: {line}");
+        }
+    }
+    out
+}
+
+/// Runs `f` (no redirection on this platform).
+#[cfg(not(unix))]
+pub fn quiet_native_stderr<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 /// The device training runs on.
@@ -206,6 +262,25 @@ mod tests {
             kind: kind.into(),
             index,
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn native_stderr_is_held_back_and_put_back() {
+        // Written to descriptor 2 directly, as a C library does.
+        let value = quiet_native_stderr(|| {
+            let note = b"error: XDG_RUNTIME_DIR is invalid or not set in the environment.\n";
+            // SAFETY: writing a byte buffer to descriptor 2.
+            let written = unsafe { libc::write(2, note.as_ptr().cast(), note.len()) };
+            assert_eq!(written, note.len() as isize);
+            7
+        });
+        assert_eq!(value, 7);
+        // Descriptor 2 is the original again: it is not the (deleted) capture file.
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat on descriptor 2 into a local buffer.
+        assert_eq!(unsafe { libc::fstat(2, stat.as_mut_ptr()) }, 0);
+        assert_ne!(unsafe { stat.assume_init() }.st_nlink, 0, "stderr is not the deleted capture file");
     }
 
     #[test]

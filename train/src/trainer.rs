@@ -473,7 +473,10 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
     let mut state = match (resumed_state.take(), &resume_from) {
         (Some(mut state), Some(dir)) => {
             model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
-            optimizer = checkpoint::load_optimizer(optimizer, dir)?;
+            // burn materializes the optimizer state on its default device (wgpu where it is
+            // compiled in), whose drivers may print to stderr; the state moves to the model's
+            // device on the next step.
+            optimizer = device::quiet_native_stderr(|| checkpoint::load_optimizer(optimizer, dir))?;
             state.config = config.clone();
             log::info!("resuming from {} (epoch {} done)", dir.display(), state.epoch);
             state
