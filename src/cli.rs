@@ -205,12 +205,9 @@ pub struct EvalArgs {
     /// The model.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Dataset folder (or fer2013.csv).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
-    /// How to read it.
+    /// The dataset.
     #[command(flatten)]
-    pub open: OpenArgs,
+    pub dataset: DatasetArgs,
     /// Split to evaluate.
     #[arg(long, value_enum, ignore_case = true, default_value = "test")]
     pub split: SplitArg,
@@ -368,14 +365,29 @@ pub struct TemplateArgs {
     pub output: Option<PathBuf>,
 }
 
-/// A dataset (shared by the commands that read one).
+/// A dataset (shared by the commands that read one: data check/template, train, eval), given
+/// as the first positional argument or as `--data`.
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
     /// Dataset folder (or fer2013.csv).
-    pub data: PathBuf,
+    #[arg(value_name = "DATA", required_unless_present = "data_flag")]
+    data_arg: Option<PathBuf>,
+    /// The dataset, as a flag (the same as the positional DATA).
+    #[arg(long = "data", id = "data_flag", value_name = "DATA", conflicts_with = "data_arg")]
+    data_flag: Option<PathBuf>,
     /// How to read it.
     #[command(flatten)]
     pub open: OpenArgs,
+}
+
+impl DatasetArgs {
+    /// The dataset path, however it was given.
+    pub fn data(&self) -> &std::path::Path {
+        self.data_arg
+            .as_deref()
+            .or(self.data_flag.as_deref())
+            .unwrap_or(std::path::Path::new("."))
+    }
 }
 
 /// How to read a dataset.
@@ -618,6 +630,18 @@ mod tests {
         assert!(err.contains("crossentropy"), "{err}");
         let err = parse(&["eval", "--data", "d", "--split", "holdout"]).unwrap_err().to_string();
         assert!(err.contains("valid") && err.contains("test"), "{err}");
+        // The dataset: positional or --data, in every command that reads one.
+        for args in [&["eval", "d"][..], &["eval", "--data", "d"], &["data", "check", "--data", "d"]] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let data = match &cli.command {
+                Command::Eval(a) => a.dataset.data().to_path_buf(),
+                Command::Data(DataCommand::Check(a)) => a.dataset.data().to_path_buf(),
+                _ => unreachable!(),
+            };
+            assert_eq!(data, PathBuf::from("d"), "{args:?}");
+        }
+        assert!(parse(&["eval"]).is_err(), "a dataset is required");
+        assert!(parse(&["eval", "d", "--data", "e"]).is_err(), "not twice");
     }
 
     #[cfg(feature = "train")]

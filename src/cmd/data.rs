@@ -33,8 +33,8 @@ pub fn open_options(args: &OpenArgs) -> Result<OpenOptions> {
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
     let options = open_options(&args.dataset.open)?;
-    let dataset = Dataset::open(&args.dataset.data, &options)
-        .with_context(|| format!("cannot read the dataset at {}", args.dataset.data.display()))?;
+    let dataset = Dataset::open(args.dataset.data(), &options)
+        .with_context(|| format!("cannot read the dataset at {}", args.dataset.data().display()))?;
     let bar = ProgressBar::new(dataset.len() as u64).with_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images ({per_sec}, {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -52,7 +52,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     } else {
         log::error!(
             "{} has {} problem(s); training skips those items (or fails with --strict)",
-            args.dataset.data.display(),
+            args.dataset.data().display(),
             report.issues.len()
         );
         Ok(ExitCode::from(1))
@@ -170,7 +170,7 @@ fn run_template(args: TemplateArgs) -> Result<ExitCode> {
     let split =
         Split::from(args.split);
     let options = open_options(&args.dataset.open)?;
-    let data = &args.dataset.data;
+    let data = args.dataset.data();
     let dataset =
         Dataset::open(data, &options).with_context(|| format!("cannot read the dataset at {}", data.display()))?;
     let samples = dataset

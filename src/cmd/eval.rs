@@ -62,9 +62,9 @@ pub fn render(report: &EvalReport, counts: &[u64]) -> String {
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let split = Split::from(args.split);
     let classifier = model::load(&args.model)?;
-    let options = open_options(&args.open)?;
-    let dataset = Dataset::open(&args.data, &options)
-        .with_context(|| format!("cannot read the dataset at {}", args.data.display()))?;
+    let options = open_options(&args.dataset.open)?;
+    let dataset = Dataset::open(args.dataset.data(), &options)
+        .with_context(|| format!("cannot read the dataset at {}", args.dataset.data().display()))?;
     if !dataset.issues.is_empty() {
         log::warn!(
             "{} problem(s) in the dataset; those items are skipped (`scn data check` lists them), e.g. {}",
@@ -79,7 +79,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         .ok_or_else(|| {
             anyhow!(
                 "{}: no {} split in this dataset ({})",
-                args.data.display(),
+                args.dataset.data().display(),
                 split.name(),
                 dataset.description
             )
@@ -117,7 +117,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         println!(
             "{} on {} ({} split, {})",
             classifier.path().display(),
-            args.data.display(),
+            args.dataset.data().display(),
             split.name(),
             dataset.description
         );

@@ -302,7 +302,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
         data: DataSettings {
-            path: args.dataset.data.clone(),
+            path: args.dataset.data().to_path_buf(),
             open: open_options(&args.dataset.open)?,
             val_split,
         },
