@@ -311,7 +311,7 @@ fn missing_inputs_are_named() {
         assert_eq!(out.status.code(), Some(1));
         let err = text(&out.stderr);
         assert!(
-            err.contains("camera 0") && err.contains("no cameras were found"),
+            err.contains("camera 0") && err.contains("no cameras were found") && err.contains("--images assets/faces"),
             "{err}"
         );
     }

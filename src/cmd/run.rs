@@ -131,13 +131,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else if is_images {
         Box::new(ImageFiles::open(&args.images)?)
     } else {
-        Box::new(Camera::open(CameraRequest {
-            camera: args.camera.clone().unwrap_or_else(|| "0".into()),
-            resolution: Some(args.resolution),
-            fps: Some(args.fps),
-            reconnect: Duration::from_secs_f64(args.reconnect.max(0.0)),
-            ..CameraRequest::default()
-        })?)
+        Box::new(
+            Camera::open(CameraRequest {
+                camera: args.camera.clone().unwrap_or_else(|| "0".into()),
+                resolution: Some(args.resolution),
+                fps: Some(args.fps),
+                reconnect: Duration::from_secs_f64(args.reconnect.max(0.0)),
+                ..CameraRequest::default()
+            })
+            .map_err(|e| {
+                anyhow::Error::new(e).context(
+                    "cannot read from the camera (without one: `scn run --images assets/faces` for the \
+                     photos, `--video FILE` for a video file)",
+                )
+            })?,
+        )
     };
     log::info!("reading {}", source.describe());
 
