@@ -1,8 +1,8 @@
 //! Where the default model is found when the user names none: `$SCN_MODEL`, else
 //! `models/scn-ferplus.onnx` in the current folder, next to the executable, or in the source
 //! tree the executable was built in (`target/release/scn` finds the repository's models/).
-//! The repository does not ship that file (models/README.md says why); the README's first
-//! command makes it from a FERPlus copy.
+//! The repository ships that file (trained on FERPlus; models/README.md has its provenance,
+//! metrics and the data's terms).
 
 use std::path::{Path, PathBuf};
 
@@ -48,8 +48,8 @@ pub fn default_model() -> Result<PathBuf> {
     let looked: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
     Err(Error::InvalidArgument(format!(
         "no model given (--model FILE or ${MODEL_ENV}) and the default model {DEFAULT_MODEL} was not found; \
-         make it with `scn train` and `scn export -o models/{DEFAULT_MODEL}` (README.md) or use any exported \
-         model; looked at: {}",
+         it ships in the repository's models/ folder (keep models/ next to the executable, or set \
+         ${MODEL_ENV}), or use any model made by `scn export`; looked at: {}",
         looked.join(", ")
     )))
 }

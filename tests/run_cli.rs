@@ -196,6 +196,53 @@ fn a_clip_without_faces_finds_none() {
     assert!(lines.iter().all(|l| l["faces"].as_array().unwrap().is_empty()));
 }
 
+/// What a fresh clone does: no `--model`, no `$SCN_MODEL`, no dataset, run from another folder.
+fn scn_with_the_shipped_model(args: &[&str]) -> std::process::Output {
+    let elsewhere = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_scn"))
+        .args(args)
+        .current_dir(elsewhere.path())
+        .env_remove("SCN_MODEL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_shipped_model_recognizes_the_photos_with_no_model_given() {
+    let faces = faces_dir();
+    let out = scn_with_the_shipped_model(&["run", "--images", faces.to_str().unwrap(), "--no-window", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("scn-ferplus.onnx"), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 5);
+    let faces_of = |name: &str| -> Vec<serde_json::Value> {
+        let line = lines.iter().find(|l| l["image"].as_str().unwrap().ends_with(name)).unwrap();
+        line["faces"].as_array().unwrap().clone()
+    };
+    assert!(faces_of("coffee.jpg").is_empty());
+    // Two broad smiles: the shipped model must see them.
+    for name in ["obama.jpg", "astronaut.jpg"] {
+        let faces = faces_of(name);
+        assert_eq!(faces.len(), 1, "{name}: {faces:?}");
+        let face = &faces[0];
+        assert_eq!(face["expression"], "happiness", "{name}: {face}");
+        assert!(face["probability"].as_f64().unwrap() > 0.5, "{name}: {face}");
+        assert_eq!(face["probabilities"].as_object().unwrap().len(), 8, "FERPlus's 8 classes");
+        let alpha = face["alpha"].as_f64().unwrap();
+        assert!(alpha > 0.0 && alpha < 1.0 && face["certainty"].is_number(), "SCN's attention: {face}");
+    }
+
+    let obama = faces.join("obama.jpg");
+    let out = scn_with_the_shipped_model(&["predict", "--json", obama.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = &json_lines(&out.stdout)[0];
+    let faces = line["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1, "{line}");
+    assert_eq!(faces[0]["expression"], "happiness");
+    assert_eq!(faces[0]["box"].as_array().unwrap().len(), 4);
+}
+
 #[test]
 fn an_undecodable_image_among_good_ones_is_named_and_the_others_still_run() {
     let dir = tempfile::tempdir().unwrap();
