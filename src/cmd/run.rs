@@ -92,6 +92,16 @@ fn screenshot_path(dir: Option<&Path>, index: u64) -> PathBuf {
     dir.map_or_else(|| PathBuf::from(&name), |d| d.join(&name))
 }
 
+/// Writes what the window shows (key `s`) into `dir` (or the current folder).
+fn save_screenshot(canvas: &Canvas, dir: Option<&Path>, index: u64) -> Result<()> {
+    let path = screenshot_path(dir, index);
+    canvas
+        .save_png(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    log::info!("screenshot: {}", path.display());
+    Ok(())
+}
+
 /// Running totals for the summary.
 #[derive(Default)]
 struct Totals {
@@ -195,11 +205,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 paused = false;
             }
             if keys.screenshot {
-                let path = screenshot_path(args.save.as_deref(), frame.index);
-                canvas
-                    .save_png(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                log::info!("screenshot: {}", path.display());
+                save_screenshot(&canvas, args.save.as_deref(), frame.index)?;
             }
             std::thread::sleep(Duration::from_millis(15));
             continue;
@@ -259,13 +265,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     break;
                 }
                 if keys.screenshot {
-                    let path = screenshot_path(args.save.as_deref(), frame.index);
-                    canvas
-                        .save_png(&path)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    log::info!("screenshot: {}", path.display());
+                    save_screenshot(&canvas, args.save.as_deref(), frame.index)?;
                 }
                 paused = keys.toggle_pause || (is_images && !args.fast);
+                if keys.toggle_pause {
+                    // Say so on the frame that stays on screen.
+                    canvas.load_rgb(&frame.image);
+                    scn::overlay::draw(&mut canvas, &result, &classes, fps, true);
+                    d.show(&canvas)?;
+                }
             }
         }
         if pace {
