@@ -70,7 +70,7 @@ fn images_give_one_json_line_each_with_every_face_field() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines = json_lines(&out.stdout);
-    assert_eq!(lines.len(), 5, "one line per image");
+    assert_eq!(lines.len(), 6, "one line per image");
     let count = |name: &str| {
         let line = lines
             .iter()
@@ -79,7 +79,7 @@ fn images_give_one_json_line_each_with_every_face_field() {
         line["faces"].as_array().unwrap().len()
     };
     assert_eq!(count("coffee.jpg"), 0);
-    for name in ["astronaut.jpg", "biden.jpg", "grace_hopper_512x512.jpg"] {
+    for name in ["astronaut.jpg", "biden.jpg", "grace_hopper_512x512.jpg", "obama2.jpg"] {
         assert_eq!(count(name), 1, "{name}");
     }
     let grace = lines
@@ -215,7 +215,7 @@ fn the_shipped_model_recognizes_the_photos_with_no_model_given() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("scn-ferplus.onnx"), "{}", text(&out.stderr));
     let lines = json_lines(&out.stdout);
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 6);
     let faces_of = |name: &str| -> Vec<serde_json::Value> {
         let line = lines.iter().find(|l| l["image"].as_str().unwrap().ends_with(name)).unwrap();
         line["faces"].as_array().unwrap().clone()

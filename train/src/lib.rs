@@ -16,6 +16,8 @@ pub mod device;
 pub mod error;
 #[cfg(feature = "burn")]
 pub mod export;
+#[cfg(feature = "burn")]
+pub mod face_api;
 pub mod fsutil;
 #[cfg(feature = "burn")]
 pub mod loss;

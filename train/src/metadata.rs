@@ -97,6 +97,20 @@ impl FaceTemplate {
         }
     }
 
+    /// dlib's 150x150 face chips (`get_face_chip_details`, padding 0.25), where its face
+    /// recognition ResNet sees faces: the eyes 52 px apart on a line 27 px above the chip's
+    /// centre (dlib's eye geometry), nose and mouth corners placed with the proportions of
+    /// ArcFace's 5-point template (dlib's 5-point model has no mouth corners).
+    pub fn dlib_chip() -> FaceTemplate {
+        FaceTemplate {
+            size: 150,
+            landmarks: [[49.0, 48.0], [101.0, 48.0], [75.2, 77.7], [53.8, 108.0], [96.9, 108.0]],
+            source: "dlib's 150x150 face chips (padding 0.25): eye geometry of dlib's get_face_chip_details, \
+                     nose and mouth by ArcFace's template proportions"
+                .into(),
+        }
+    }
+
     /// The template of a dataset's training images, where the layout fixes one.
     pub fn for_dataset(format: Format, rafdb_aligned: bool) -> Option<FaceTemplate> {
         match format {
