@@ -264,6 +264,9 @@ pub struct TrainArgs {
     /// Input channels: 1 (grey, mean/std 0.5) or 3 (RGB, ImageNet mean/std).
     #[arg(long)]
     pub channels: Option<u32>,
+    /// The network under SCN's heads [default: the config's, resnet18 in the presets].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub backbone: Option<BackboneArg>,
     /// Backbone width: 64 is ResNet-18; 32 or 16 make smaller, faster models.
     #[arg(long)]
     pub width: Option<usize>,
@@ -318,7 +321,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum, ignore_case = true)]
     pub val_split: Option<SplitArg>,
     /// Pretrained backbone: torchvision ResNet-18 (.pth/.pt/.safetensors), the SCN authors'
-    /// MS-Celeb checkpoint, or an official SCN checkpoint.
+    /// MS-Celeb checkpoint, an official SCN checkpoint, or (with --backbone dlib) face-api.js's
+    /// weights manifest of dlib's network (models/face-api).
     #[arg(long, value_name = "FILE")]
     pub pretrained: Option<PathBuf>,
     /// Accept pretrained weights that lack some backbone parameters.
@@ -585,6 +589,19 @@ choice! {
 
 #[cfg(feature = "train")]
 choice! {
+    /// `--backbone`.
+    BackboneArg => scn::train::config::Backbone {
+        /// ResNet-18 (the paper's; --width and --stem apply).
+        Resnet18 => scn::train::config::Backbone::Resnet18,
+        /// dlib's face-recognition ResNet: start from its face-pretrained weights with
+        /// --pretrained models/face-api/face_recognition_model-weights_manifest.json (input 103 px
+        /// or more, 150 native).
+        Dlib => scn::train::config::Backbone::Dlib,
+    }
+}
+
+#[cfg(feature = "train")]
+choice! {
     /// `--stem`.
     StemArg => scn::train::config::Stem {
         /// 7x7 stride-2 convolution and max pool (torchvision's): the input side / 4.
@@ -616,22 +633,34 @@ mod tests {
 
     #[test]
     fn fixed_choices_are_checked_by_clap_and_listed() {
-        let err = parse(&["data", "check", "d", "--format", "imagenet"]).unwrap_err().to_string();
+        let err = parse(&["data", "check", "d", "--format", "imagenet"])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("imagenet") && err.contains("rafdb") && err.contains("ferplus") && err.contains("folder"),
             "{err}"
         );
-        let Command::Data(DataCommand::Check(args)) = parse(&["data", "check", "d", "--format", "FER+"]).unwrap().command else {
+        let Command::Data(DataCommand::Check(args)) =
+            parse(&["data", "check", "d", "--format", "FER+"]).unwrap().command
+        else {
             panic!("not data check")
         };
         assert_eq!(args.dataset.open.format, Some(FormatArg::Ferplus));
         assert_eq!(args.dataset.open.label_mode, LabelModeArg::Majority);
-        let err = parse(&["data", "check", "d", "--label-mode", "votes"]).unwrap_err().to_string();
+        let err = parse(&["data", "check", "d", "--label-mode", "votes"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("crossentropy"), "{err}");
-        let err = parse(&["eval", "--data", "d", "--split", "holdout"]).unwrap_err().to_string();
+        let err = parse(&["eval", "--data", "d", "--split", "holdout"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("valid") && err.contains("test"), "{err}");
         // The dataset: positional or --data, in every command that reads one.
-        for args in [&["eval", "d"][..], &["eval", "--data", "d"], &["data", "check", "--data", "d"]] {
+        for args in [
+            &["eval", "d"][..],
+            &["eval", "--data", "d"],
+            &["data", "check", "--data", "d"],
+        ] {
             let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             let data = match &cli.command {
                 Command::Eval(a) => a.dataset.data().to_path_buf(),
@@ -648,7 +677,16 @@ mod tests {
     #[test]
     fn train_choices_convert_to_the_library_types() {
         let Command::Train(args) = parse(&[
-            "train", "d", "-o", "r", "--device", "CPU", "--stem", "no-pool", "--relabel-mode", "official",
+            "train",
+            "d",
+            "-o",
+            "r",
+            "--device",
+            "CPU",
+            "--stem",
+            "no-pool",
+            "--relabel-mode",
+            "official",
         ])
         .unwrap()
         .command
@@ -659,8 +697,14 @@ mod tests {
             scn::train::device::DeviceChoice::from(args.device),
             scn::train::device::DeviceChoice::Flex
         );
-        assert_eq!(scn::train::config::Stem::from(args.stem.unwrap()), scn::train::config::Stem::NoPool);
+        assert_eq!(
+            scn::train::config::Stem::from(args.stem.unwrap()),
+            scn::train::config::Stem::NoPool
+        );
         let help = parse(&["train", "--help"]).unwrap_err().to_string();
-        assert!(help.contains("auto") && help.contains("wgpu") && help.contains("flex"), "{help}");
+        assert!(
+            help.contains("auto") && help.contains("wgpu") && help.contains("flex"),
+            "{help}"
+        );
     }
 }

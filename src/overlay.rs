@@ -170,12 +170,8 @@ pub fn place_labels(boxes: &[[f32; 4]], sizes: &[(f32, f32)], frame: (f32, f32))
         .chain([(clamp_x(x1), clamp_y(y1))])
         .collect();
         let clear_of_labels = |&&c: &&(f32, f32)| !placed.iter().any(|&p| overlaps(rect(c), p));
-        let clear_of_faces = |&&c: &&(f32, f32)| {
-            boxes
-                .iter()
-                .enumerate()
-                .all(|(j, &b)| j == i || !overlaps(rect(c), b))
-        };
+        let clear_of_faces =
+            |&&c: &&(f32, f32)| boxes.iter().enumerate().all(|(j, &b)| j == i || !overlaps(rect(c), b));
         let at = candidates
             .iter()
             .filter(clear_of_labels)
@@ -292,7 +288,10 @@ mod tests {
         );
         // At the top right corner: inside the frame (inside the box's top edge).
         let [x1, y1, x2, y2] = place_labels(&[[560.0, 0.0, 640.0, 90.0]], &[(150.0, 20.0)], frame)[0];
-        assert!(x1 >= 0.0 && x2 <= 640.0 && y1 >= 0.0 && y2 <= 480.0, "{x1} {y1} {x2} {y2}");
+        assert!(
+            x1 >= 0.0 && x2 <= 640.0 && y1 >= 0.0 && y2 <= 480.0,
+            "{x1} {y1} {x2} {y2}"
+        );
         // Faces side by side with labels wider than their boxes: no two labels overlap, and
         // no label covers another face.
         let boxes: Vec<[f32; 4]> = (0..3)

@@ -147,7 +147,12 @@ fn flip_averaging_is_the_mean_of_each_face_and_its_mirror() {
     let raw = classifier.run(&input).unwrap();
     assert_eq!((raw.faces, raw.classes), (n, CLASSES));
     assert_close("averaged logits", &raw.scores, &mean(&logits, &logits_m), 1e-4);
-    assert_close("averaged alpha", raw.alpha.as_deref().unwrap(), &mean(&alpha, &alpha_m), 1e-4);
+    assert_close(
+        "averaged alpha",
+        raw.alpha.as_deref().unwrap(),
+        &mean(&alpha, &alpha_m),
+        1e-4,
+    );
     // The mirror image really is another input (so the test can tell the difference).
     assert!(logits.iter().zip(&logits_m).any(|(a, b)| (a - b).abs() > 1e-3));
     assert_eq!(classifier.classify_preprocessed(&input).unwrap().len(), n);
@@ -227,4 +232,60 @@ fn the_file_passes_onnx_checker_and_runs_in_onnxruntime() {
     let (logits, alpha) = burn_outputs(&model, &input, n);
     assert_close("onnxruntime logits", &floats("logits"), &logits, 1e-4);
     assert_close("onnxruntime alpha", &floats("alpha"), &alpha, 1e-4);
+}
+
+/// dlib's face-recognition backbone with its real weights (grey stem), exported: tract and burn
+/// agree, at batch 1 and 2, and the file names the backbone in its training settings.
+#[test]
+fn the_face_backbone_exports_and_tract_matches_burn() {
+    use scn::train::model::FaceResNetConfig;
+    use scn::train::weights::{Pretrained, load_pretrained};
+    const SIDE: usize = 104;
+    let device = Device::flex();
+    let config = ScnConfig::new(CLASSES).with_face(Some(FaceResNetConfig::new().with_in_channels(1)));
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/face-api/face_recognition_model-weights_manifest.json");
+    let (model, report) = load_pretrained(
+        config.init(&device),
+        &Pretrained {
+            path: manifest,
+            allow_partial: false,
+        },
+        &device,
+    )
+    .unwrap();
+    assert_eq!((report.applied, report.grey_stem), (117, true), "{}", report.summary());
+    assert!(model.backbone.is_none() && model.face.is_some());
+    let mut meta = metadata();
+    meta.input = InputConfig::grey(SIDE as u32);
+    meta.training = serde_json::json!({"backbone": "dlib"});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("face.onnx");
+    let (bytes, folded) = export::to_onnx(&model, &config, &meta, true, &path).unwrap();
+    assert_eq!(folded, 0, "dlib's affine layers are already in the convolutions");
+    std::fs::write(&path, bytes).unwrap();
+    let classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+    for n in [1, 2] {
+        let mut state = 99u32 + n as u32;
+        let input: Vec<f32> = (0..n * SIDE * SIDE)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(input.clone(), [n, 1, SIDE, SIDE]), &device);
+        let out = model.forward(x);
+        let logits = out.logits.into_data().try_to_vec::<f32>().unwrap();
+        let alpha = out.alpha.into_data().try_to_vec::<f32>().unwrap();
+        let raw = classifier.run(&input).unwrap();
+        assert_close(&format!("face backbone logits, batch {n}"), &raw.scores, &logits, 1e-4);
+        assert_close(
+            &format!("face backbone alpha, batch {n}"),
+            raw.alpha.as_deref().unwrap(),
+            &alpha,
+            1e-4,
+        );
+    }
 }

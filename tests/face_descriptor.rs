@@ -24,7 +24,10 @@ fn network() -> FaceResNet {
     let (net, unused) = map
         .load_into(FaceResNetConfig::new().init(&Device::flex()))
         .expect("every layer loads");
-    assert!(unused.is_empty(), "file tensors with no place in the network: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "file tensors with no place in the network: {unused:?}"
+    );
     assert_eq!(map.tensors.len(), 117);
     net
 }
@@ -56,7 +59,12 @@ fn descriptors(photos: &[PathBuf]) -> Vec<Vec<f32>> {
     let side = FaceTemplate::dlib_chip().size as usize;
     let batch: Vec<f32> = photos.iter().flat_map(|p| chip(&detector, p)).collect();
     let input = Tensor::<4>::from_data(TensorData::new(batch, [photos.len(), 3, side, side]), &Device::flex());
-    let out = net.descriptor(input).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let out = net
+        .descriptor(input)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
     out.chunks(128).map(<[f32]>::to_vec).collect()
 }
 

@@ -217,7 +217,10 @@ fn the_shipped_model_recognizes_the_photos_with_no_model_given() {
     let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 6);
     let faces_of = |name: &str| -> Vec<serde_json::Value> {
-        let line = lines.iter().find(|l| l["image"].as_str().unwrap().ends_with(name)).unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l["image"].as_str().unwrap().ends_with(name))
+            .unwrap();
         line["faces"].as_array().unwrap().clone()
     };
     assert!(faces_of("coffee.jpg").is_empty());
@@ -228,9 +231,16 @@ fn the_shipped_model_recognizes_the_photos_with_no_model_given() {
         let face = &faces[0];
         assert_eq!(face["expression"], "happiness", "{name}: {face}");
         assert!(face["probability"].as_f64().unwrap() > 0.5, "{name}: {face}");
-        assert_eq!(face["probabilities"].as_object().unwrap().len(), 8, "FERPlus's 8 classes");
+        assert_eq!(
+            face["probabilities"].as_object().unwrap().len(),
+            8,
+            "FERPlus's 8 classes"
+        );
         let alpha = face["alpha"].as_f64().unwrap();
-        assert!(alpha > 0.0 && alpha < 1.0 && face["certainty"].is_number(), "SCN's attention: {face}");
+        assert!(
+            alpha > 0.0 && alpha < 1.0 && face["certainty"].is_number(),
+            "SCN's attention: {face}"
+        );
     }
 
     let obama = faces.join("obama.jpg");
@@ -287,13 +297,32 @@ fn predict_finds_the_faces_of_photos_and_classifies_crops_whole() {
     let faces = lines[0]["faces"].as_array().unwrap();
     assert_eq!(faces.len(), 1, "{}", lines[0]);
     let face = &faces[0];
-    let b: Vec<f64> = face["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let (w, h) = (lines[0]["width"].as_f64().unwrap(), lines[0]["height"].as_f64().unwrap());
-    assert!(b[0] > 0.0 && b[2] < w && b[1] > 0.0 && b[3] < h && b[2] - b[0] > 100.0, "{b:?}");
+    let b: Vec<f64> = face["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (w, h) = (
+        lines[0]["width"].as_f64().unwrap(),
+        lines[0]["height"].as_f64().unwrap(),
+    );
+    assert!(
+        b[0] > 0.0 && b[2] < w && b[1] > 0.0 && b[3] < h && b[2] - b[0] > 100.0,
+        "{b:?}"
+    );
     assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
     assert!(face["score"].as_f64().unwrap() > 0.9);
-    assert!(face["probabilities"].as_object().unwrap().contains_key(face["expression"].as_str().unwrap()));
-    assert!(lines[1]["faces"].as_array().unwrap().is_empty(), "no face in the coffee cup");
+    assert!(
+        face["probabilities"]
+            .as_object()
+            .unwrap()
+            .contains_key(face["expression"].as_str().unwrap())
+    );
+    assert!(
+        lines[1]["faces"].as_array().unwrap().is_empty(),
+        "no face in the coffee cup"
+    );
 
     // --crop: the whole photo is one face, without detection.
     let out = scn(&["predict", "-m", m, "--json", "--crop", obama.to_str().unwrap()]);

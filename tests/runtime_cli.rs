@@ -107,7 +107,10 @@ fn export_eval_and_predict_reproduce_the_trainer() {
     assert_eq!(test["flip"], false);
     // --flip (each face averaged with its mirror image): same images, recorded in the report.
     let flipped = eval_json(&model, &data, "test", &["--batch-size", "5", "--flip"]);
-    assert_eq!((&flipped["images"], &flipped["flip"]), (&test["images"], &serde_json::json!(true)));
+    assert_eq!(
+        (&flipped["images"], &flipped["flip"]),
+        (&test["images"], &serde_json::json!(true))
+    );
 
     // The text report and the PNG.
     let png = dir.path().join("confusion.png");

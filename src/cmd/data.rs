@@ -167,8 +167,7 @@ pub fn render_report(report: &Report, max_issues: usize) -> String {
 }
 
 fn run_template(args: TemplateArgs) -> Result<ExitCode> {
-    let split =
-        Split::from(args.split);
+    let split = Split::from(args.split);
     let options = open_options(&args.dataset.open)?;
     let data = args.dataset.data();
     let dataset =

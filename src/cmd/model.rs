@@ -51,7 +51,11 @@ pub fn load(args: &ModelArgs) -> Result<Classifier> {
         m.input.size,
         m.input.size,
         m.dataset,
-        if args.flip { "; faces averaged with their mirror images (--flip)" } else { "" }
+        if args.flip {
+            "; faces averaged with their mirror images (--flip)"
+        } else {
+            ""
+        }
     );
     Ok(classifier)
 }

@@ -151,7 +151,10 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 if args.json {
-                    println!("{}", json!({"image": name, "error": format!("cannot decode the image: {e}")}));
+                    println!(
+                        "{}",
+                        json!({"image": name, "error": format!("cannot decode the image: {e}")})
+                    );
                 } else {
                     log::error!("{name}: cannot decode the image: {e}");
                 }
@@ -160,8 +163,8 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         };
         let (w, h) = (image.width(), image.height());
         let crop = is_crop(w, h, side, args.crop);
-        let faces = faces_of(image, crop, &mut recognizer, &tracking)
-            .with_context(|| format!("cannot classify {name}"))?;
+        let faces =
+            faces_of(image, crop, &mut recognizer, &tracking).with_context(|| format!("cannot classify {name}"))?;
         if args.json {
             println!(
                 "{}",
@@ -206,7 +209,10 @@ mod tests {
         assert!(!is_crop(97, 60, 48, false));
         assert!(!is_crop(640, 480, 48, false));
         assert!(is_crop(640, 480, 48, true));
-        assert!(is_crop(100, 100, 224, false), "RAF-DB's aligned crops for a 224 px model");
+        assert!(
+            is_crop(100, 100, 224, false),
+            "RAF-DB's aligned crops for a 224 px model"
+        );
     }
 
     #[test]

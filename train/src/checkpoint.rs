@@ -24,7 +24,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::metadata::FaceTemplate;
 use crate::metrics::{EpochMetrics, Evaluation};
-use crate::model::{ResNetConfig, Scn, ScnConfig};
+use crate::model::{FaceResNetConfig, ResNetConfig, Scn, ScnConfig};
 use crate::relabel::LabelTable;
 
 /// Version of the checkpoint layout.
@@ -97,6 +97,10 @@ pub fn model_config(config: &TrainConfig, num_classes: usize) -> ScnConfig {
                 .with_in_channels(config.input.channels as usize)
                 .with_width(config.width)
                 .with_stem(config.stem),
+        )
+        .with_face(
+            (config.backbone == crate::config::Backbone::Dlib)
+                .then(|| FaceResNetConfig::new().with_in_channels(config.input.channels as usize)),
         )
         .with_dropout(config.dropout)
         .with_baseline(config.baseline)

@@ -65,6 +65,22 @@ impl std::str::FromStr for Stem {
     }
 }
 
+/// The network under SCN's heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backbone {
+    /// ResNet-18 (torchvision's layout; `width` and `stem` apply), as in the paper.
+    #[default]
+    Resnet18,
+    /// dlib's face-recognition ResNet (256 features, native input 150 px, at least 103), to
+    /// start from its face-pretrained weights (`--pretrained` with face-api.js's manifest).
+    Dlib,
+}
+
+fn is_default_backbone(backbone: &Backbone) -> bool {
+    *backbone == Backbone::Resnet18
+}
+
 fn is_standard_stem(stem: &Stem) -> bool {
     *stem == Stem::Standard
 }
@@ -158,6 +174,9 @@ pub struct TrainConfig {
     pub input: InputConfig,
     /// Training augmentation (`null`: none).
     pub augment: Option<AugmentConfig>,
+    /// The network under the heads (`resnet18` unless set).
+    #[serde(default, skip_serializing_if = "is_default_backbone")]
+    pub backbone: Backbone,
     /// Backbone width (64: ResNet-18).
     pub width: usize,
     /// How the backbone shrinks the input before its first stage (`standard`: torchvision's).
@@ -246,6 +265,12 @@ impl TrainConfig {
         if self.width < 4 {
             return Err(format!("width must be at least 4, got {}", self.width));
         }
+        if self.backbone == Backbone::Dlib && self.input.size < 103 {
+            return Err(format!(
+                "the dlib backbone needs an input of at least 103 px (150 native), got {}",
+                self.input.size
+            ));
+        }
         if let Some(r) = &self.relabel
             && !(0.0..1.0).contains(&r.margin_2)
         {
@@ -323,7 +348,10 @@ mod tests {
         let mut config = TrainConfig::preset(Preset::Official);
         assert_eq!(config.stem, Stem::Standard);
         let text = serde_json::to_string(&config).unwrap();
-        assert!(!text.contains("stem"), "the standard stem is not written: old readers stay valid");
+        assert!(
+            !text.contains("stem"),
+            "the standard stem is not written: old readers stay valid"
+        );
         config.stem = Stem::NoPool;
         let text = serde_json::to_string(&config).unwrap();
         assert!(text.contains("\"stem\":\"no_pool\""), "{text}");

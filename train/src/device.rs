@@ -280,7 +280,11 @@ mod tests {
         let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: fstat on descriptor 2 into a local buffer.
         assert_eq!(unsafe { libc::fstat(2, stat.as_mut_ptr()) }, 0);
-        assert_ne!(unsafe { stat.assume_init() }.st_nlink, 0, "stderr is not the deleted capture file");
+        assert_ne!(
+            unsafe { stat.assume_init() }.st_nlink,
+            0,
+            "stderr is not the deleted capture file"
+        );
     }
 
     #[test]

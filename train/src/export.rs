@@ -171,6 +171,7 @@ pub fn to_onnx(
     let mut proto = ModelProto::parse_from_bytes(onnx.as_bytes())
         .map_err(|e| fail(format!("exported ONNX does not parse: {e}")))?;
     name_boundaries(&mut proto).map_err(fail)?;
+    scalar_pad_values(&mut proto);
     let folded = if fold_batch_norm {
         fold_batch_norms(&mut proto)
     } else {
@@ -229,6 +230,40 @@ fn name_boundaries(proto: &mut ModelProto) -> std::result::Result<(), String> {
         node.input.iter_mut().chain(node.output.iter_mut()).for_each(rename);
     }
     Ok(())
+}
+
+/// Makes the `constant_value` input of every Pad node a scalar, as ONNX specifies it: burn's
+/// exporter writes a one-element tensor `[1]`, which tract rejects ("inputs[2].rank == 0").
+/// Pads come from the face backbone's zero-filled shortcuts. Returns how many were changed.
+fn scalar_pad_values(proto: &mut ModelProto) -> usize {
+    let graph = proto.graph.mut_or_insert_default();
+    let values: Vec<String> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Pad")
+        .filter_map(|n| n.input.get(2).filter(|v| !v.is_empty()).cloned())
+        .collect();
+    let mut changed = 0;
+    for tensor in graph.initializer.iter_mut() {
+        if values.contains(&tensor.name) && tensor.dims == [1] {
+            tensor.dims.clear();
+            changed += 1;
+        }
+    }
+    for node in graph.node.iter_mut().filter(|n| n.op_type == "Constant") {
+        if !node.output.iter().any(|o| values.contains(o)) {
+            continue;
+        }
+        for attribute in node.attribute.iter_mut().filter(|a| a.name == "value") {
+            if let Some(t) = attribute.t.as_mut()
+                && t.dims == [1]
+            {
+                t.dims.clear();
+                changed += 1;
+            }
+        }
+    }
+    changed
 }
 
 /// The float values of an initializer (raw little-endian data or `float_data`).

@@ -116,7 +116,10 @@ impl WeightMap {
                     }
                     None if entry.dtype == "float32" => (4, None),
                     None => {
-                        return Err(malformed(manifest, format!("{}: unsupported dtype {}", entry.name, entry.dtype)));
+                        return Err(malformed(
+                            manifest,
+                            format!("{}: unsupported dtype {}", entry.name, entry.dtype),
+                        ));
                     }
                 };
                 let end = at + count * width;
@@ -153,7 +156,10 @@ impl WeightMap {
             if at != bytes.len() {
                 return Err(malformed(
                     manifest,
-                    format!("the binary files hold {} bytes, the manifest describes {at}", bytes.len()),
+                    format!(
+                        "the binary files hold {} bytes, the manifest describes {at}",
+                        bytes.len()
+                    ),
                 ));
             }
         }
@@ -203,7 +209,10 @@ impl WeightMap {
         let folded_bias: Vec<f32> = (0..c_out).map(|o| bias[o] * scale[o] + shift[o]).collect();
         let device = conv.weight.device();
         let mut conv = conv;
-        conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, [c_out, c_in, kh, kw]), &device));
+        conv.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, [c_out, c_in, kh, kw]),
+            &device,
+        ));
         conv.bias = Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(folded_bias, [c_out]),
             &device,
@@ -217,7 +226,10 @@ impl WeightMap {
         let device = fc.weight.device();
         let mut fc = fc;
         // TF.js `matMul(x, fc)` with fc `[256, 128]`: burn's Linear weight is `[in, out]` too.
-        fc.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values.to_vec(), [d_in, d_out]), &device));
+        fc.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(values.to_vec(), [d_in, d_out]),
+            &device,
+        ));
         Ok(fc)
     }
 
@@ -296,6 +308,9 @@ mod tests {
         let map = WeightMap::read(&manifest).unwrap();
         let net = FaceResNetConfig::new().init(&Device::flex());
         let err = map.load_into(net).unwrap_err().to_string();
-        assert!(err.contains("conv32_down/conv/filters") && err.contains("[7, 7, 3, 32]"), "{err}");
+        assert!(
+            err.contains("conv32_down/conv/filters") && err.contains("[7, 7, 3, 32]"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::store::{ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 
 use crate::error::{Error, Result};
-use crate::model::{ResNetConfig, Scn};
+use crate::model::{FaceResNet, ResNetConfig, Scn};
 
 /// Which weights to start from.
 #[derive(Debug, Clone)]
@@ -133,7 +133,19 @@ fn apply(model: &mut Scn, path: &Path, filter: &str) -> Result<ApplyResult> {
 /// Loads pretrained backbone weights into `model` (on `device`).
 pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device) -> Result<(Scn, LoadReport)> {
     let path = &pretrained.path;
-    let [_, in_channels, _, _] = model.backbone.conv1.weight.shape().dims();
+    if let Some(face) = model.face.take() {
+        let (face, report) = load_face_api(face, path)?;
+        model.face = Some(face);
+        return Ok((model, report));
+    }
+    let Some(backbone) = model.backbone.as_ref() else {
+        return Err(Error::Weights {
+            path: path.clone(),
+            reason: "the model has no backbone to load".into(),
+        });
+    };
+    let [_, in_channels, _, _] = backbone.conv1.weight.shape().dims();
+    let width = backbone.bn1.gamma.shape().dims::<1>()[0];
     let mut result = apply(&mut model, path, r"^backbone\.")?;
     let mut grey_stem = false;
     let stem_mismatch = result
@@ -142,14 +154,15 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
         .any(|e| e.to_string().contains("backbone.conv1.weight"));
     if in_channels == 1 && stem_mismatch {
         // Load the RGB stem into a 3-channel copy and sum it over the colour channels.
-        let width = model.backbone.bn1.gamma.shape().dims::<1>()[0];
         let mut rgb = crate::model::ScnConfig::new(1)
             .with_backbone(ResNetConfig::new().with_in_channels(3).with_width(width))
             .init(device);
         let stem = apply(&mut rgb, path, r"^backbone\.conv1\.weight$")?;
-        if stem.applied.iter().any(|p| p == "backbone.conv1.weight") {
-            let summed = rgb.backbone.conv1.weight.val().sum_dim(1); // [w, 1, 7, 7]
-            model.backbone.conv1.weight = Param::from_tensor(summed.detach());
+        if stem.applied.iter().any(|p| p == "backbone.conv1.weight")
+            && let (Some(rgb), Some(grey)) = (rgb.backbone.as_ref(), model.backbone.as_mut())
+        {
+            let summed = rgb.conv1.weight.val().sum_dim(1); // [w, 1, 7, 7]
+            grey.conv1.weight = Param::from_tensor(summed.detach());
             result
                 .errors
                 .retain(|e| !e.to_string().contains("backbone.conv1.weight"));
@@ -204,4 +217,32 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
         });
     }
     Ok((model, report))
+}
+
+/// Loads dlib's face-recognition ResNet from face-api.js's weights manifest (see
+/// [`crate::face_api`]). Every layer must be in the file (the descriptor's `fc` too).
+pub fn load_face_api(face: FaceResNet, path: &Path) -> Result<(FaceResNet, LoadReport)> {
+    let is_manifest = path.extension().is_some_and(|e| e == "json");
+    if !is_manifest {
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            reason: "the face backbone loads face-api.js's weights manifest \
+                     (models/face-api/face_recognition_model-weights_manifest.json)"
+                .into(),
+        });
+    }
+    let map = crate::face_api::WeightMap::read(path)?;
+    let grey_stem = face.stem.weight.dims()[1] == 1;
+    let (face, unused) = map.load_into(face)?;
+    let applied = map.tensors.len() - unused.len();
+    Ok((
+        face,
+        LoadReport {
+            path: path.to_path_buf(),
+            applied,
+            missing: Vec::new(),
+            unused,
+            grey_stem,
+        },
+    ))
 }

@@ -244,7 +244,10 @@ fn relabeling_cures_label_noise() {
     assert_eq!(base_last.noise_wrong, Some(flipped));
     let wrong = last.noise_wrong.unwrap();
     eprintln!("wrong training labels: {flipped} -> {wrong}");
-    assert!(wrong < flipped, "relabeling left {wrong} wrong labels of {flipped} flipped");
+    assert!(
+        wrong < flipped,
+        "relabeling left {wrong} wrong labels of {flipped} flipped"
+    );
     assert!(
         restored * 2 > flipped,
         "relabeling restored only {restored} of {flipped} flipped labels"

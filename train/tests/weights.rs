@@ -58,10 +58,20 @@ fn torchvision_names_load_into_the_backbone() {
         report.unused
     );
     assert_eq!(
-        values(loaded.backbone.layer2[0].conv1.weight.val()),
-        values(source.backbone.layer2[0].conv1.weight.val())
+        values(loaded.backbone.as_ref().unwrap().layer2[0].conv1.weight.val()),
+        values(source.backbone.as_ref().unwrap().layer2[0].conv1.weight.val())
     );
-    let ds = |m: &Scn| values(m.backbone.layer3[0].downsample.as_ref().unwrap().conv.weight.val());
+    let ds = |m: &Scn| {
+        values(
+            m.backbone.as_ref().unwrap().layer3[0]
+                .downsample
+                .as_ref()
+                .unwrap()
+                .conv
+                .weight
+                .val(),
+        )
+    };
     assert_eq!(ds(&loaded), ds(&source));
 }
 
@@ -81,8 +91,8 @@ fn a_grey_model_sums_the_rgb_stem() {
     )
     .unwrap();
     assert!(report.grey_stem, "{}", report.summary());
-    let expected = values(source.backbone.conv1.weight.val().sum_dim(1));
-    let got = values(loaded.backbone.conv1.weight.val());
+    let expected = values(source.backbone.as_ref().unwrap().conv1.weight.val().sum_dim(1));
+    let got = values(loaded.backbone.as_ref().unwrap().conv1.weight.val());
     assert_eq!(got.len(), 4 * 7 * 7);
     for (a, b) in got.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-6);

@@ -16,7 +16,9 @@
 //! 150x150 natively; any side from 103 up works (the last down block needs 3x3 or more).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::{
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig,
+};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -111,7 +113,10 @@ impl FaceResNetConfig {
             stem: conv(self.in_channels, 32, 7, 2, false, device),
             pool: MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init(),
             blocks: stages,
-            fc: LinearConfig::new(FACE_FEATURES, DESCRIPTOR).with_bias(false).init(device),
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(FACE_FEATURES, DESCRIPTOR)
+                .with_bias(false)
+                .init(device),
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct FaceResNet {
     /// The 14 residual blocks, in order (face-api names: conv32_1..3, conv64_down, conv64_1..3,
     /// conv128_down, conv128_1..2, conv256_down, conv256_1..2, conv256_down_out).
     pub blocks: Vec<FaceBlock>,
+    /// Global average pool.
+    pub avgpool: AdaptiveAvgPool2d,
     /// The descriptor layer, 256 -> 128 (not used by SCN's heads).
     pub fc: Linear,
 }
@@ -139,7 +146,7 @@ impl FaceResNet {
         for block in &self.blocks {
             x = block.forward(x);
         } // [B, 256, 2, 2] for 150
-        x.mean_dim(3).mean_dim(2).flatten(1, 3) // [B, 256]
+        self.avgpool.forward(x).flatten(1, 3) // [B, 256]
     }
 
     /// `[B, C, H, W]` normalised faces -> `[B, 128]` face descriptors (dlib compares them by
@@ -160,8 +167,14 @@ mod tests {
         // 150 exercises the one-pixel padding of the last two down blocks (3 vs 4, 1 vs 2).
         let features = net.forward(Tensor::zeros([2, 3, 150, 150], &device));
         assert_eq!(features.dims(), [2, FACE_FEATURES]);
-        assert_eq!(net.descriptor(Tensor::zeros([1, 3, 151, 151], &device)).dims(), [1, DESCRIPTOR]);
-        assert_eq!(net.forward(Tensor::zeros([1, 3, 103, 103], &device)).dims(), [1, FACE_FEATURES]);
+        assert_eq!(
+            net.descriptor(Tensor::zeros([1, 3, 151, 151], &device)).dims(),
+            [1, DESCRIPTOR]
+        );
+        assert_eq!(
+            net.forward(Tensor::zeros([1, 3, 103, 103], &device)).dims(),
+            [1, FACE_FEATURES]
+        );
         // Parameters: face-api's 117 tensors hold 5.6 M values (scale layers folded here).
         let params = net.num_params();
         assert!((5_500_000..5_700_000).contains(&params), "{params}");

@@ -202,7 +202,10 @@ mod tests {
             let net = config.init(&device);
             assert_eq!(net.maxpool.is_some(), stem == Stem::Standard);
             // The stem's output side for a 48 px face is 48 / reduction.
-            let stem_out = relu(net.bn1.forward(net.conv1.forward(Tensor::zeros([2, 1, 48, 48], &device))));
+            let stem_out = relu(
+                net.bn1
+                    .forward(net.conv1.forward(Tensor::zeros([2, 1, 48, 48], &device))),
+            );
             let stem_out = match &net.maxpool {
                 Some(p) => p.forward(stem_out),
                 None => stem_out,
