@@ -1,6 +1,6 @@
 //! Loading the classifier from the shared model arguments.
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use scn::classifier::{Classifier, Layout, ModelOverrides, OutputKind};
 
 use crate::cli::ModelArgs;
@@ -58,4 +58,17 @@ pub fn load(args: &ModelArgs) -> Result<Classifier> {
         }
     );
     Ok(classifier)
+}
+
+/// The face detector (MTCNN, built into the binary) with the given smallest face and last-stage
+/// threshold, as `scn run` and `scn predict` use it.
+pub fn detector(min_face: f32, face_threshold: f32) -> Result<scn::face::Mtcnn> {
+    if !(0.0..=1.0).contains(&face_threshold) {
+        bail!("--face-threshold must be within 0-1, got {face_threshold}");
+    }
+    Ok(scn::face::Mtcnn::embedded(scn::face::DetectorConfig {
+        min_face,
+        thresholds: [0.6, 0.7, face_threshold],
+        ..scn::face::DetectorConfig::default()
+    })?)
 }

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use scn::classifier::{self, Classifier, Prediction};
-use scn::face::{DetectorConfig, Mtcnn};
 use scn::live::{FaceResult, Recognizer};
 use scn::track::TrackerConfig;
 use serde_json::json;
@@ -120,18 +119,11 @@ fn faces_of(
 
 /// Runs `scn predict`.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
-    if !(0.0..=1.0).contains(&args.face_threshold) {
-        anyhow::bail!("--face-threshold must be within 0-1, got {}", args.face_threshold);
-    }
     let classifier = model::load(&args.model)?;
     let files = scn::source::images::expand(&args.images)?;
     let side = classifier.metadata().input.size;
     let classes = classifier.classes().to_vec();
-    let detector = Mtcnn::embedded(DetectorConfig {
-        min_face: args.min_face,
-        thresholds: [0.6, 0.7, args.face_threshold],
-        ..DetectorConfig::default()
-    })?;
+    let detector = model::detector(args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: 1,
         ..TrackerConfig::default()

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use scn::draw::{Canvas, Rgb};
-use scn::face::{DetectorConfig, Mtcnn};
 use scn::live::{FaceResult, FrameResult, Recognizer};
 use scn::source::camera::{self, Camera, CameraRequest};
 use scn::source::images::ImageFiles;
@@ -121,9 +120,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if args.no_window && !args.json && args.save.is_none() {
         bail!("--no-window shows nothing: add --json and/or --save DIR");
     }
-    if !(0.0..=1.0).contains(&args.face_threshold) {
-        bail!("--face-threshold must be within 0-1, got {}", args.face_threshold);
-    }
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -160,11 +156,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     log::info!("reading {}", source.describe());
 
     let classifier = model::load(&args.model)?;
-    let detector = Mtcnn::embedded(DetectorConfig {
-        min_face: args.min_face,
-        thresholds: [0.6, 0.7, args.face_threshold],
-        ..DetectorConfig::default()
-    })?;
+    let detector = model::detector(args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: if args.raw { 1 } else { args.smooth.max(1) },
         ..TrackerConfig::default()
