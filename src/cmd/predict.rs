@@ -43,18 +43,13 @@ impl Face {
 
     fn to_json(&self, classes: &[String]) -> serde_json::Value {
         let p = &self.prediction;
-        let probabilities: serde_json::Map<String, serde_json::Value> = classes
-            .iter()
-            .zip(&p.probabilities)
-            .map(|(c, &v)| (c.clone(), json!(v)))
-            .collect();
         json!({
             "box": self.bbox,
             "score": self.detection.map(|d| d.0),
             "landmarks": self.detection.map(|d| d.1),
             "expression": classes.get(p.class),
             "probability": p.confidence,
-            "probabilities": probabilities,
+            "probabilities": model::probabilities_json(classes, &p.probabilities),
             "alpha": p.alpha,
             "certainty": p.certainty,
         })

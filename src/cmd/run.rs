@@ -36,11 +36,6 @@ fn list_cameras() -> Result<ExitCode> {
 
 /// A face as one JSON object (probabilities by class name).
 fn face_json(face: &FaceResult, classes: &[String]) -> serde_json::Value {
-    let probabilities: serde_json::Map<String, serde_json::Value> = classes
-        .iter()
-        .zip(&face.probabilities)
-        .map(|(c, p)| (c.clone(), json!(p)))
-        .collect();
     json!({
         "id": face.id,
         "box": face.bbox,
@@ -48,7 +43,7 @@ fn face_json(face: &FaceResult, classes: &[String]) -> serde_json::Value {
         "landmarks": face.landmarks,
         "expression": face.expression,
         "probability": face.probability,
-        "probabilities": probabilities,
+        "probabilities": model::probabilities_json(classes, &face.probabilities),
         "alpha": face.alpha,
         "certainty": face.certainty,
     })

@@ -56,13 +56,7 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         c.backbone = v.into();
         if c.backbone == scn::train::config::Backbone::Dlib && args.config.is_none() {
             // dlib's own input normalisation (pixel minus its RGB mean, divided by 256).
-            use scn::train::model::face_resnet::{FACE_MEAN, FACE_STD};
-            c.input.mean = if c.input.channels == 1 {
-                vec![FACE_MEAN.iter().sum::<f32>() / 3.0]
-            } else {
-                FACE_MEAN.to_vec()
-            };
-            c.input.std = vec![FACE_STD; c.input.channels as usize];
+            (c.input.mean, c.input.std) = scn::train::model::face_resnet::normalisation(c.input.channels);
         }
     }
     if let Some(v) = args.dropout {

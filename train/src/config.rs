@@ -41,28 +41,6 @@ impl Stem {
             Stem::Cifar => 1,
         }
     }
-
-    /// The name used in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stem::Standard => "standard",
-            Stem::NoPool => "no_pool",
-            Stem::Cifar => "cifar",
-        }
-    }
-}
-
-impl std::str::FromStr for Stem {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Stem, String> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "standard" => Ok(Stem::Standard),
-            "no_pool" | "nopool" => Ok(Stem::NoPool),
-            "cifar" => Ok(Stem::Cifar),
-            other => Err(format!("unknown stem {other:?}: standard, no-pool or cifar")),
-        }
-    }
 }
 
 /// The network under SCN's heads.

@@ -234,8 +234,8 @@ fn name_boundaries(proto: &mut ModelProto) -> std::result::Result<(), String> {
 
 /// Makes the `constant_value` input of every Pad node a scalar, as ONNX specifies it: burn's
 /// exporter writes a one-element tensor `[1]`, which tract rejects ("inputs[2].rank == 0").
-/// Pads come from the face backbone's zero-filled shortcuts. Returns how many were changed.
-fn scalar_pad_values(proto: &mut ModelProto) -> usize {
+/// Pads come from the face backbone's zero-filled shortcuts.
+fn scalar_pad_values(proto: &mut ModelProto) {
     let graph = proto.graph.mut_or_insert_default();
     let values: Vec<String> = graph
         .node
@@ -243,11 +243,9 @@ fn scalar_pad_values(proto: &mut ModelProto) -> usize {
         .filter(|n| n.op_type == "Pad")
         .filter_map(|n| n.input.get(2).filter(|v| !v.is_empty()).cloned())
         .collect();
-    let mut changed = 0;
     for tensor in graph.initializer.iter_mut() {
         if values.contains(&tensor.name) && tensor.dims == [1] {
             tensor.dims.clear();
-            changed += 1;
         }
     }
     for node in graph.node.iter_mut().filter(|n| n.op_type == "Constant") {
@@ -259,11 +257,9 @@ fn scalar_pad_values(proto: &mut ModelProto) -> usize {
                 && t.dims == [1]
             {
                 t.dims.clear();
-                changed += 1;
             }
         }
     }
-    changed
 }
 
 /// The float values of an initializer (raw little-endian data or `float_data`).

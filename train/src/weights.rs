@@ -144,7 +144,7 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
             reason: "the model has no backbone to load".into(),
         });
     };
-    let [_, in_channels, _, _] = backbone.conv1.weight.shape().dims();
+    let [_, in_channels, kh, kw] = backbone.conv1.weight.shape().dims();
     let width = backbone.bn1.gamma.shape().dims::<1>()[0];
     let mut result = apply(&mut model, path, r"^backbone\.")?;
     let mut grey_stem = false;
@@ -152,7 +152,8 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
         .errors
         .iter()
         .any(|e| e.to_string().contains("backbone.conv1.weight"));
-    if in_channels == 1 && stem_mismatch {
+    // torchvision's stem is 7x7; a grey model with another stem (cifar's 3x3) keeps the error.
+    if in_channels == 1 && (kh, kw) == (7, 7) && stem_mismatch {
         // Load the RGB stem into a 3-channel copy and sum it over the colour channels.
         let mut rgb = crate::model::ScnConfig::new(1)
             .with_backbone(ResNetConfig::new().with_in_channels(3).with_width(width))

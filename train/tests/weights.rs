@@ -76,6 +76,32 @@ fn torchvision_names_load_into_the_backbone() {
 }
 
 #[test]
+fn a_grey_cifar_stem_refuses_torchvisions_7x7_stem_instead_of_summing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rgb.safetensors");
+    save_torchvision(&model(3, 1000), &path, "");
+    let grey_cifar = ScnConfig::new(8)
+        .with_backbone(
+            ResNetConfig::new()
+                .with_in_channels(1)
+                .with_width(4)
+                .with_stem(scn_train::config::Stem::Cifar),
+        )
+        .init(&Device::flex());
+    let err = load_pretrained(
+        grey_cifar,
+        &Pretrained {
+            path,
+            allow_partial: false,
+        },
+        &Device::flex(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("conv1"), "{err}");
+}
+
+#[test]
 fn a_grey_model_sums_the_rgb_stem() {
     let dir = tempfile::tempdir().unwrap();
     let source = model(3, 1000);

@@ -28,6 +28,17 @@ use burn::tensor::ops::PadMode;
 pub const FACE_MEAN: [f32; 3] = [122.782 / 255.0, 117.001 / 255.0, 104.298 / 255.0];
 /// The standard deviation of dlib's input normalisation (it divides by 256), on the [0, 1] scale.
 pub const FACE_STD: f32 = 256.0 / 255.0;
+/// dlib's input normalisation for `channels` (1 or 3): per-channel means and standard
+/// deviations on the [0, 1] scale; grey input takes the mean of the three colour means.
+pub fn normalisation(channels: u32) -> (Vec<f32>, Vec<f32>) {
+    let mean = if channels == 1 {
+        vec![FACE_MEAN.iter().sum::<f32>() / 3.0]
+    } else {
+        FACE_MEAN.to_vec()
+    };
+    (mean, vec![FACE_STD; channels as usize])
+}
+
 /// The network's native input side.
 pub const FACE_INPUT: usize = 150;
 /// Size of the pooled feature vector.

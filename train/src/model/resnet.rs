@@ -220,14 +220,4 @@ mod tests {
         assert_eq!(counts[0], counts[1]);
         assert_eq!(counts[0] - counts[2], 8 * (49 - 9));
     }
-
-    #[test]
-    fn stems_parse_from_their_names() {
-        for stem in [Stem::Standard, Stem::NoPool, Stem::Cifar] {
-            assert_eq!(stem.name().parse::<Stem>(), Ok(stem));
-        }
-        assert_eq!("no-pool".parse::<Stem>(), Ok(Stem::NoPool));
-        let err = "tiny".parse::<Stem>().unwrap_err();
-        assert!(err.contains("tiny") && err.contains("no-pool"), "{err}");
-    }
 }
