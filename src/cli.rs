@@ -68,6 +68,9 @@ pub struct RunArgs {
     /// Seconds to keep trying to reopen a camera that stopped delivering frames.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub reconnect: f64,
+    /// The face detector.
+    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    pub detector: DetectorArg,
     /// Smallest face to find, in pixels of the frame (smaller is slower).
     #[arg(long, default_value_t = 40.0, value_name = "PIXELS")]
     pub min_face: f32,
@@ -179,6 +182,9 @@ pub struct PredictArgs {
     /// Classify every image whole, as a face crop, without looking for faces.
     #[arg(long)]
     pub crop: bool,
+    /// The face detector.
+    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    pub detector: DetectorArg,
     /// Smallest face to find, in pixels of the image.
     #[arg(long, default_value_t = 20.0, value_name = "PIXELS")]
     pub min_face: f32,
@@ -364,6 +370,9 @@ pub struct TemplateArgs {
     /// Most images to measure (spread evenly over the split).
     #[arg(long, default_value_t = 2000)]
     pub limit: usize,
+    /// The face detector that places the landmarks.
+    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    pub detector: DetectorArg,
     /// Write the template as JSON here (default: print it).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -538,6 +547,17 @@ choice! {
         Aligned => scn::train::data::RafdbImages::Aligned,
         /// Image/original: the uncropped photos.
         Original => scn::train::data::RafdbImages::Original,
+    }
+}
+
+choice! {
+    /// `--detector`.
+    DetectorArg => scn::face::DetectorKind {
+        /// MTCNN: three small networks over an image pyramid.
+        Mtcnn => scn::face::DetectorKind::Mtcnn,
+        /// RetinaFace (MobileNet-0.25): one network, better on small, turned and dark faces.
+        #[value(alias = "retina")]
+        Retinaface => scn::face::DetectorKind::RetinaFace,
     }
 }
 

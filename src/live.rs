@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::classifier::{Classifier, OutputKind, argmax, softmax};
 use crate::error::Result;
-use crate::face::{BoundingBox, Mtcnn, align};
+use crate::face::{BoundingBox, Detector, align};
 use crate::track::{Observation, Tracker, TrackerConfig};
 
 /// One recognised face.
@@ -69,7 +69,7 @@ pub struct FrameResult {
 /// Detector + classifier + tracker.
 #[derive(Debug)]
 pub struct Recognizer {
-    detector: Mtcnn,
+    detector: Detector,
     classifier: Classifier,
     tracker: Tracker,
     max_faces: usize,
@@ -85,7 +85,7 @@ impl Recognizer {
     /// Puts the parts together; `max_faces` caps the faces classified per frame (the largest
     /// are kept). The whole frame is searched for faces every frame; see
     /// [`Recognizer::detect_every`] to follow known faces in between.
-    pub fn new(detector: Mtcnn, classifier: Classifier, tracker: TrackerConfig, max_faces: usize) -> Recognizer {
+    pub fn new(detector: Detector, classifier: Classifier, tracker: TrackerConfig, max_faces: usize) -> Recognizer {
         Recognizer {
             detector,
             classifier,
@@ -106,7 +106,7 @@ impl Recognizer {
     }
 
     /// The detector.
-    pub fn detector(&self) -> &Mtcnn {
+    pub fn detector(&self) -> &Detector {
         &self.detector
     }
 

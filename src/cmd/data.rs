@@ -177,7 +177,8 @@ fn run_template(args: TemplateArgs) -> Result<ExitCode> {
         .map(|s| s.samples.as_slice())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| anyhow!("{} has no {} split", data.display(), split.name()))?;
-    let detector = scn::face::Mtcnn::embedded(scn::face::DetectorConfig::default())?;
+    let defaults = scn::face::DetectorConfig::default();
+    let detector = scn::face::Detector::embedded(args.detector.into(), defaults.min_face, defaults.thresholds[2])?;
     let source = format!("{} ({} split)", dataset.description, split.name());
     let m = scn::face::template::measure(&detector, samples, args.limit, &source)?;
     let json = serde_json::to_string_pretty(&m.template)?;

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use scn::classifier::{Classifier, Layout, ModelOverrides, OutputKind};
 
-use crate::cli::ModelArgs;
+use crate::cli::{DetectorArg, ModelArgs};
 
 /// The overrides the arguments ask for.
 pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
@@ -60,17 +60,15 @@ pub fn load(args: &ModelArgs) -> Result<Classifier> {
     Ok(classifier)
 }
 
-/// The face detector (MTCNN, built into the binary) with the given smallest face and last-stage
-/// threshold, as `scn run` and `scn predict` use it.
-pub fn detector(min_face: f32, face_threshold: f32) -> Result<scn::face::Mtcnn> {
+/// The face detector (MTCNN or RetinaFace, built into the binary) with the given smallest face
+/// and last-stage threshold, as `scn run` and `scn predict` use it.
+pub fn detector(kind: DetectorArg, min_face: f32, face_threshold: f32) -> Result<scn::face::Detector> {
     if !(0.0..=1.0).contains(&face_threshold) {
         bail!("--face-threshold must be within 0-1, got {face_threshold}");
     }
-    Ok(scn::face::Mtcnn::embedded(scn::face::DetectorConfig {
-        min_face,
-        thresholds: [0.6, 0.7, face_threshold],
-        ..scn::face::DetectorConfig::default()
-    })?)
+    let kind = scn::face::DetectorKind::from(kind);
+    log::debug!("face detector: {}", kind.name());
+    Ok(scn::face::Detector::embedded(kind, min_face, face_threshold)?)
 }
 
 /// Each class's probability by class name, as the JSON of `scn run` and `scn predict` gives it.

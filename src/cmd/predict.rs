@@ -118,7 +118,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let files = scn::source::images::expand(&args.images)?;
     let side = classifier.metadata().input.size;
     let classes = classifier.classes().to_vec();
-    let detector = model::detector(args.min_face, args.face_threshold)?;
+    let detector = model::detector(args.detector, args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: 1,
         ..TrackerConfig::default()

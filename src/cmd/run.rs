@@ -151,7 +151,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     log::info!("reading {}", source.describe());
 
     let classifier = model::load(&args.model)?;
-    let detector = model::detector(args.min_face, args.face_threshold)?;
+    let detector = model::detector(args.detector, args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: if args.raw { 1 } else { args.smooth.max(1) },
         ..TrackerConfig::default()

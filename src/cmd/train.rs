@@ -2,10 +2,12 @@
 //! with progress bars, draws the curves and confusion matrix after every epoch, and stops
 //! cleanly on Ctrl-C (the last checkpoint is kept; `--resume` continues).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -110,8 +112,9 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     Ok(c)
 }
 
-/// Progress bars and plots.
-struct Cli {
+/// What a person sees of a run: progress bars on a terminal, a progress line every tenth of
+/// an epoch in a log (stderr redirected, as under nohup), and the plots after every epoch.
+struct TrainProgress {
     out: PathBuf,
     bar: Option<ProgressBar>,
     classes: Vec<String>,
@@ -119,9 +122,55 @@ struct Cli {
     baseline: bool,
     epochs: usize,
     loss_ema: Option<f32>,
+    /// Without a terminal: the epoch under way, its steps, when it started, and how many steps
+    /// apart its progress lines are.
+    log_progress: Option<LogProgress>,
 }
 
-impl Observer for Cli {
+/// The progress of one epoch for a log without a progress bar.
+struct LogProgress {
+    epoch: usize,
+    steps: usize,
+    every: usize,
+    started: Instant,
+}
+
+impl LogProgress {
+    /// Progress every tenth of an epoch when stderr is not a terminal (indicatif draws nothing
+    /// there), so that a run in the background shows it is alive and when the epoch will end.
+    fn for_epoch(epoch: usize, steps: usize) -> Option<Self> {
+        (!std::io::stderr().is_terminal()).then(|| Self {
+            epoch,
+            steps,
+            every: steps.div_ceil(10).max(1),
+            started: Instant::now(),
+        })
+    }
+
+    /// The line to log after `step` (1-based), if one is due.
+    fn line(&self, step: usize, epochs: usize, loss: f32) -> Option<String> {
+        if step % self.every != 0 || step >= self.steps {
+            return None;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let left = elapsed / step as f64 * (self.steps - step) as f64;
+        Some(format!(
+            "epoch {}/{epochs}: step {step}/{}, loss {loss:.4}, {} elapsed, about {} left",
+            self.epoch,
+            self.steps,
+            minutes(elapsed),
+            minutes(left)
+        ))
+    }
+}
+
+/// `1m05s`-style duration.
+fn minutes(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}m{:02}s", s / 60, s % 60)
+}
+
+impl Observer for TrainProgress {
     fn started(&mut self, info: &RunInfo) {
         self.classes = info.classes.clone();
         self.baseline = info.baseline;
@@ -156,14 +205,18 @@ impl Observer for Cli {
         bar.set_prefix(format!("{epoch}/{}", self.epochs));
         self.loss_ema = None;
         self.bar = Some(bar);
+        self.log_progress = LogProgress::for_epoch(epoch, steps);
     }
 
-    fn step(&mut self, _step: usize, loss: f32) {
+    fn step(&mut self, step: usize, loss: f32) {
         let ema = self.loss_ema.map_or(loss, |e| 0.9 * e + 0.1 * loss);
         self.loss_ema = Some(ema);
         if let Some(bar) = &self.bar {
             bar.set_message(format!("loss {ema:.4}"));
             bar.inc(1);
+        }
+        if let Some(line) = self.log_progress.as_ref().and_then(|p| p.line(step, self.epochs, ema)) {
+            log::info!("{line}");
         }
     }
 
@@ -343,7 +396,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             log::warn!("Ctrl-C will not stop training cleanly: {e}");
         }
     }
-    let mut observer = Cli {
+    let mut observer = TrainProgress {
         out: args.out.clone(),
         bar: None,
         classes: Vec::new(),
@@ -351,6 +404,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         epochs: 0,
         loss_ema: None,
         baseline: false,
+        log_progress: None,
     };
     if args.resume
         && let Ok(Some(dir)) = scn::train::checkpoint::latest(&args.out)
@@ -392,5 +446,33 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::from(130))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_gets_a_progress_line_every_tenth_of_an_epoch_but_not_at_its_end() {
+        let progress = LogProgress {
+            epoch: 3,
+            steps: 437,
+            every: 44,
+            started: Instant::now(),
+        };
+        let due: Vec<usize> = (1..=437).filter(|&s| progress.line(s, 10, 1.0).is_some()).collect();
+        assert_eq!(due, vec![44, 88, 132, 176, 220, 264, 308, 352, 396]);
+        let line = progress.line(44, 10, 1.25).unwrap_or_default();
+        assert!(
+            line.starts_with("epoch 3/10: step 44/437, loss 1.2500, 0m00s elapsed"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_minutes_and_seconds() {
+        assert_eq!(minutes(65.4), "1m05s");
+        assert_eq!(minutes(3600.0), "60m00s");
     }
 }

@@ -703,7 +703,7 @@ fn resize_area_transposed_padded(
 
 /// Source taps and weights of each destination pixel along one axis (OpenCV's INTER_AREA:
 /// coverage fractions when shrinking, bilinear with edge clamping when enlarging).
-fn weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+pub(crate) fn weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
     let scale = src as f64 / dst as f64;
     (0..dst)
         .map(|d| {

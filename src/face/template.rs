@@ -1,5 +1,5 @@
-//! Measuring a dataset's face template: where the five landmarks sit in its images. MTCNN runs
-//! on a spread of the images (small crops such as FER2013's 48x48 are enlarged first, so that
+//! Measuring a dataset's face template: where the five landmarks sit in its images. The detector
+//! (MTCNN or RetinaFace) runs on a spread of the images (small crops such as FER2013's 48x48 are enlarged first, so that
 //! the detector sees faces at a size it handles) and the template is the per-landmark median.
 //! `scn export` stores the template in the model, and `scn run` aligns live faces onto it.
 
@@ -10,7 +10,7 @@ use scn_train::data::Sample;
 use scn_train::metadata::FaceTemplate;
 
 use crate::error::{Error, Result};
-use crate::face::Mtcnn;
+use crate::face::Detector;
 
 /// A measured template and how it was obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,7 @@ fn median_and_iqr(values: &mut [f32]) -> (f32, f32) {
 }
 
 /// The landmarks of the largest face in a square image, in its own pixels.
-fn landmarks(detector: &Mtcnn, image: &RgbImage, factor: u32) -> Option<[[f32; 2]; 5]> {
+fn landmarks(detector: &Detector, image: &RgbImage, factor: u32) -> Option<[[f32; 2]; 5]> {
     let big = if factor > 1 {
         image::imageops::resize(
             image,
@@ -54,7 +54,7 @@ fn landmarks(detector: &Mtcnn, image: &RgbImage, factor: u32) -> Option<[[f32; 2
 
 /// Measures the template of `samples` (at most `limit`, spread evenly over them). The images
 /// must be square and of one size (the first decoded image's; others are skipped).
-pub fn measure(detector: &Mtcnn, samples: &[Sample], limit: usize, source: &str) -> Result<TemplateMeasurement> {
+pub fn measure(detector: &Detector, samples: &[Sample], limit: usize, source: &str) -> Result<TemplateMeasurement> {
     if samples.is_empty() || limit == 0 {
         return Err(Error::InvalidArgument(
             "no images to measure the face template on".into(),
