@@ -69,7 +69,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub reconnect: f64,
     /// The face detector.
-    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "retinaface")]
     pub detector: DetectorArg,
     /// Smallest face to find, in pixels of the frame (smaller is slower).
     #[arg(long, default_value_t = 40.0, value_name = "PIXELS")]
@@ -183,7 +183,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub crop: bool,
     /// The face detector.
-    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "retinaface")]
     pub detector: DetectorArg,
     /// Smallest face to find, in pixels of the image.
     #[arg(long, default_value_t = 20.0, value_name = "PIXELS")]
@@ -370,8 +370,8 @@ pub struct TemplateArgs {
     /// Most images to measure (spread evenly over the split).
     #[arg(long, default_value_t = 2000)]
     pub limit: usize,
-    /// The face detector that places the landmarks.
-    #[arg(long, value_enum, ignore_case = true, default_value = "mtcnn")]
+    /// The face detector that places the landmarks (use the one `scn run` will align with).
+    #[arg(long, value_enum, ignore_case = true, default_value = "retinaface")]
     pub detector: DetectorArg,
     /// Write the template as JSON here (default: print it).
     #[arg(short, long, value_name = "FILE")]
