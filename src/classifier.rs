@@ -435,7 +435,11 @@ impl Classifier {
         // A few faces (a live frame's) with no plan compiled for their number: one at a time on
         // the batch-1 plan, in parallel. tract runs a batch no faster per face than one face,
         // so the cores are better used side by side (five faces: about half the time on two).
-        if faces > 1 && self.fixed_plan(faces).is_none() && self.fixed_plan(1).is_some() {
+        if faces > 1
+            && self.fixed_plan(faces).is_none()
+            && self.fixed_plan(1).is_some()
+            && !MULTITHREADED_PRODUCTS.load(std::sync::atomic::Ordering::Relaxed)
+        {
             let parts: Vec<Result<RawOutput>> = batch.par_chunks(n).map(|face| self.run_network(face)).collect();
             return concatenate(parts, faces, k);
         }
@@ -570,16 +574,11 @@ pub fn softmax(row: &[f32]) -> Vec<f32> {
     exp.into_iter().map(|e| e / sum).collect()
 }
 
-/// Index of the largest value (the first on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
-        )
-        .0
-}
+pub use scn_train::metrics::argmax;
+
+/// Whether [`set_inference_threads`] switched on multithreaded matrix products (then faces are
+/// not classified in parallel, which would panic inside tract).
+static MULTITHREADED_PRODUCTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Uses `threads` threads for each inference's matrix products (1: single-threaded).
 ///
@@ -588,6 +587,7 @@ pub fn argmax(row: &[f32]) -> usize {
 /// multithreaded product that picks up another inference on the same thread panics ("RefCell
 /// already borrowed").
 pub fn set_inference_threads(threads: usize) {
+    MULTITHREADED_PRODUCTS.store(threads > 1, std::sync::atomic::Ordering::Relaxed);
     let executor = if threads > 1 {
         tract_linalg::multithread::Executor::multithread(threads)
     } else {

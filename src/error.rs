@@ -40,14 +40,6 @@ pub enum Error {
         /// What the user can pass instead.
         hint: String,
     },
-    /// An image could not be decoded.
-    #[error("{}: {reason}", path.display())]
-    Image {
-        /// The image file.
-        path: PathBuf,
-        /// What the decoder said.
-        reason: String,
-    },
     /// The inference engine failed on an input.
     #[error("inference failed: {0}")]
     Inference(String),

@@ -136,7 +136,11 @@ impl Recognizer {
     /// Recognises the faces of a frame.
     pub fn process(&mut self, image: &RgbImage) -> Result<FrameResult> {
         let t0 = Instant::now();
-        let full = self.last_boxes.is_empty() || self.since_detection + 1 >= self.detect_every;
+        let full = self.last_boxes.is_empty()
+            || self.since_detection + 1 >= self.detect_every
+            || !self
+                .detector
+                .following_is_cheaper(image.width(), image.height(), self.last_boxes.len());
         let mut faces = if full {
             self.since_detection = 0;
             self.detector.detect(image)?

@@ -358,6 +358,11 @@ fn retinaface_finds_two_faces_side_by_side_and_follows_both() {
             );
         }
     }
+    // Following two faces in this frame is cheaper than searching it; five in a 640x360 frame
+    // searched for 40 px faces is not.
+    assert!(retina.following_is_cheaper(1024, 512, 2));
+    let small = Detector::embedded(scn::face::DetectorKind::RetinaFace, 40.0, 0.9).unwrap();
+    assert!(small.following_is_cheaper(640, 360, 2) && !small.following_is_cheaper(640, 360, 3));
     // A box where no face is finds nothing.
     let empty = scn::face::BoundingBox {
         x1: 20.0,

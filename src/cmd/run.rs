@@ -274,8 +274,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     let n = totals.frames.max(1) as f64;
     let elapsed = started.elapsed().as_secs_f64();
+    // Whether recognition keeps up: the source's own rate beside the one reached.
+    let source_rate = source
+        .fps()
+        .map_or(String::new(), |f| format!("; the source gives {f:.1}"));
     log::info!(
-        "{} frames in {elapsed:.1} s ({:.1} fps), faces in {} of them ({} faces); mean per frame: detect {:.1} ms, align {:.1} ms, classify {:.1} ms",
+        "{} frames in {elapsed:.1} s ({:.1} fps{source_rate}), faces in {} of them ({} faces); mean per frame: detect {:.1} ms, align {:.1} ms, classify {:.1} ms",
         totals.frames,
         totals.frames as f64 / elapsed.max(1e-9),
         totals.with_faces,

@@ -75,6 +75,15 @@ impl Detector {
         }
     }
 
+    /// Whether following `faces` known faces costs less than searching a `width` x `height`
+    /// frame (always for MTCNN, whose search is many times its last stage).
+    pub fn following_is_cheaper(&self, width: u32, height: u32, faces: usize) -> bool {
+        match self {
+            Detector::Mtcnn(_) => true,
+            Detector::RetinaFace(d) => d.following_is_cheaper(width, height, faces),
+        }
+    }
+
     /// Re-finds faces near known boxes (the previous frame's), at a fraction of a full search.
     pub fn refine(&self, image: &RgbImage, boxes: &[BoundingBox]) -> Result<Vec<Face>> {
         match self {

@@ -193,15 +193,8 @@ impl RetinaFace {
     /// Re-finds faces near known boxes (the faces of the previous frame): each is searched in
     /// a square crop of twice its side around its centre, at 128x128, and the face found there
     /// that overlaps the old box most is kept. A face that moved more than half its side is
-    /// lost, and found by the next full search. When the crops would hold as many pixels as
-    /// a full search (three faces in a 640x360 frame searched at 256x144), the frame is
-    /// searched instead: it costs no more and finds new faces too.
+    /// lost, and found by the next full search. See [`RetinaFace::following_is_cheaper`].
     pub fn refine(&self, image: &RgbImage, boxes: &[BoundingBox]) -> Result<Vec<Face>> {
-        let scale = self.search_scale();
-        let searched = (image.width() as f32 * scale).round() * (image.height() as f32 * scale).round();
-        if (boxes.len() * REFINE_SIDE * REFINE_SIDE) as f32 >= searched {
-            return self.detect(image);
-        }
         let mut found = Vec::with_capacity(boxes.len());
         for b in boxes {
             let side = b.width().max(b.height()) * 2.0;
@@ -233,6 +226,15 @@ impl RetinaFace {
             }
         }
         Ok(kept)
+    }
+
+    /// Whether following `faces` known faces ([`RetinaFace::refine`]) searches fewer pixels than
+    /// a full search of an image of this size: not for three faces or more in a 640x360 frame
+    /// searched at 256x144, where a full search costs no more and finds new faces too.
+    pub fn following_is_cheaper(&self, width: u32, height: u32, faces: usize) -> bool {
+        let scale = self.search_scale();
+        let searched = (width as f32 * scale).round() * (height as f32 * scale).round();
+        ((faces * REFINE_SIDE * REFINE_SIDE) as f32) < searched
     }
 
     /// Runs the network on one `[1, 3, h, w]` input and decodes its faces (in its pixels).

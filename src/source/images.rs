@@ -1,32 +1,25 @@
 //! Image files as a stream: the files given, and the images inside the folders given (sorted
 //! by name), one frame each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Frame, FrameSource, SourceError};
 
-/// Extensions read as images.
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
-
-/// Whether a path has an image extension.
-pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
+use scn_train::data::{IMAGE_EXTENSIONS, has_image_extension};
 
 /// The image files of `paths`: files as given, folders expanded to their images (sorted).
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| SourceError::File {
+            let entries = std::fs::read_dir(path).map_err(|source| SourceError::Io {
                 path: path.clone(),
-                reason: e.to_string(),
+                doing: "cannot list the folder",
+                source,
             })?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image(p))
+                .filter(|p| p.is_file() && has_image_extension(p))
                 .collect();
             found.sort();
             if found.is_empty() {

@@ -45,6 +45,17 @@ pub enum SourceError {
         /// What went wrong.
         reason: String,
     },
+    /// Reading a file or folder failed; the operating system's error is the source.
+    #[error("{}: {doing}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done ("cannot list the folder").
+        doing: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An external program the source needs is missing or failed.
     #[error("{program}: {reason}")]
     Program {

@@ -188,10 +188,11 @@ impl FrameSource for VideoFile {
                 Ok(0) => return self.finish(filled > 0),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(SourceError::File {
+                Err(source) => {
+                    return Err(SourceError::Io {
                         path: self.path.clone(),
-                        reason: format!("reading ffmpeg's output: {e}"),
+                        doing: "cannot read the frames ffmpeg decodes",
+                        source,
                     });
                 }
             }

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::error::{Error, IoContext, Result};
 
-/// File extensions read as images.
-const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+/// File extensions read as images (any case), by the folder reader and by `scn run --images`.
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
 /// Sub-folders of `dir`, sorted by name.
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -149,7 +149,8 @@ pub(super) fn open(root: &Path, options: &OpenOptions) -> Result<Dataset> {
     })
 }
 
-fn has_image_extension(path: &Path) -> bool {
+/// Whether a path has one of the [`IMAGE_EXTENSIONS`].
+pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))

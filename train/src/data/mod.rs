@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use classes::{ClassList, Expression};
 pub use ferplus::LabelMode;
+pub use folder::{IMAGE_EXTENSIONS, has_image_extension};
 
 use crate::error::{Error, Result};
 
