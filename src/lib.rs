@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod face;
 pub mod live;
 pub mod models;
+pub mod output;
 pub mod overlay;
 pub mod plot;
 pub mod source;

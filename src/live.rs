@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use image::RgbImage;
-use serde::Serialize;
 
 use crate::classifier::{Classifier, OutputKind, argmax, softmax};
 use crate::error::Result;
@@ -14,12 +13,11 @@ use crate::face::{BoundingBox, Detector, align};
 use crate::track::{Observation, Tracker, TrackerConfig};
 
 /// One recognised face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaceResult {
     /// Track id: the same face keeps it across frames.
     pub id: u64,
     /// `[x1, y1, x2, y2]` in frame pixels.
-    #[serde(rename = "box")]
     pub bbox: [f32; 4],
     /// Detector score.
     pub score: f32,
@@ -38,7 +36,7 @@ pub struct FaceResult {
 }
 
 /// Milliseconds spent per stage on one frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimes {
     /// Face detection.
     pub detect: f64,
@@ -56,7 +54,7 @@ impl StageTimes {
 }
 
 /// What the recognizer found in one frame.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameResult {
     /// The faces, largest first.
     pub faces: Vec<FaceResult>,

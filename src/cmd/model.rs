@@ -70,12 +70,3 @@ pub fn detector(kind: DetectorArg, min_face: f32, face_threshold: f32) -> Result
     log::debug!("face detector: {}", kind.name());
     Ok(scn::face::Detector::embedded(kind, min_face, face_threshold)?)
 }
-
-/// Each class's probability by class name, as the JSON of `scn run` and `scn predict` gives it.
-pub fn probabilities_json(classes: &[String], probabilities: &[f32]) -> serde_json::Map<String, serde_json::Value> {
-    classes
-        .iter()
-        .zip(probabilities)
-        .map(|(c, &p)| (c.clone(), serde_json::json!(p)))
-        .collect()
-}

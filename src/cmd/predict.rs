@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use scn::classifier::{self, Classifier, Prediction};
 use scn::live::{FaceResult, Recognizer};
+use scn::output::{ClassProbabilities, FaceRecord, ImageRecord};
 use scn::track::TrackerConfig;
 use serde_json::json;
 
@@ -41,18 +42,22 @@ impl Face {
         }
     }
 
-    fn to_json(&self, classes: &[String]) -> serde_json::Value {
+    fn record<'a>(&'a self, classes: &'a [String]) -> FaceRecord<'a> {
         let p = &self.prediction;
-        json!({
-            "box": self.bbox,
-            "score": self.detection.map(|d| d.0),
-            "landmarks": self.detection.map(|d| d.1),
-            "expression": classes.get(p.class),
-            "probability": p.confidence,
-            "probabilities": model::probabilities_json(classes, &p.probabilities),
-            "alpha": p.alpha,
-            "certainty": p.certainty,
-        })
+        FaceRecord {
+            id: None,
+            bbox: self.bbox,
+            score: self.detection.map(|d| d.0),
+            landmarks: self.detection.map(|d| d.1),
+            expression: classes.get(p.class).map(String::as_str),
+            probability: p.confidence,
+            probabilities: ClassProbabilities {
+                classes,
+                values: &p.probabilities,
+            },
+            alpha: p.alpha,
+            certainty: p.certainty,
+        }
     }
 }
 
@@ -155,13 +160,13 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         if args.json {
             println!(
                 "{}",
-                json!({
-                    "image": name,
-                    "width": w,
-                    "height": h,
-                    "crop": crop,
-                    "faces": faces.iter().map(|f| f.to_json(&classes)).collect::<Vec<_>>(),
-                })
+                serde_json::to_string(&ImageRecord {
+                    image: &name,
+                    width: w,
+                    height: h,
+                    crop,
+                    faces: faces.iter().map(|f| f.record(&classes)).collect(),
+                })?
             );
             continue;
         }
@@ -216,7 +221,7 @@ mod tests {
             },
         };
         let classes = vec!["neutral".to_string(), "happiness".to_string()];
-        let v = face.to_json(&classes);
+        let v = serde_json::to_value(face.record(&classes)).unwrap_or_default();
         assert_eq!(v["expression"], "happiness");
         assert!(v["landmarks"].is_null() && v["score"].is_null(), "{v}");
         assert_eq!(v["probabilities"]["neutral"], 0.25);

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use scn::draw::{Canvas, Rgb};
-use scn::live::{FaceResult, FrameResult, Recognizer};
+use scn::live::Recognizer;
 use scn::source::camera::{self, Camera, CameraRequest};
 use scn::source::images::ImageFiles;
 use scn::source::video::VideoFile;
 use scn::source::{Frame, FrameSource};
 use scn::track::TrackerConfig;
 use scn::window::Display;
-use serde_json::json;
 
 use super::model;
 use crate::cli::RunArgs;
@@ -32,42 +31,6 @@ fn list_cameras() -> Result<ExitCode> {
         println!("{}\t{}\t{}", c.index, c.name, c.description);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A face as one JSON object (probabilities by class name).
-fn face_json(face: &FaceResult, classes: &[String]) -> serde_json::Value {
-    json!({
-        "id": face.id,
-        "box": face.bbox,
-        "score": face.score,
-        "landmarks": face.landmarks,
-        "expression": face.expression,
-        "probability": face.probability,
-        "probabilities": model::probabilities_json(classes, &face.probabilities),
-        "alpha": face.alpha,
-        "certainty": face.certainty,
-    })
-}
-
-fn frame_json(frame: &Frame, result: &FrameResult, classes: &[String]) -> serde_json::Value {
-    let mut value = json!({
-        "frame": frame.index,
-        "time": (frame.time * 1000.0).round() / 1000.0,
-        "width": frame.image.width(),
-        "height": frame.image.height(),
-        "faces": result.faces.iter().map(|f| face_json(f, classes)).collect::<Vec<_>>(),
-        "full_detection": result.full_detection,
-        "ms": {
-            "detect": result.ms.detect,
-            "align": result.ms.align,
-            "classify": result.ms.classify,
-            "total": result.ms.total(),
-        },
-    });
-    if let Some(path) = &frame.path {
-        value["image"] = json!(path.display().to_string());
-    }
-    value
 }
 
 /// Name of the annotated PNG of a frame.
@@ -224,7 +187,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
 
         if args.json {
-            serde_json::to_writer(&mut out, &frame_json(&frame, &result, &classes))?;
+            serde_json::to_writer(&mut out, &scn::output::FrameRecord::new(&frame, &result, &classes))?;
             writeln!(out)?;
             out.flush()?;
         }

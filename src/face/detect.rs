@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
+use crate::face::resample::{PlanCache, resample_area};
 
 /// Settings of the detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +106,7 @@ const PNET_PLAN_CACHE: usize = 64;
 /// The three MTCNN networks, ready to run.
 pub struct Mtcnn {
     pnet: InferenceModel,
-    pnet_plans: Mutex<HashMap<(usize, usize), Arc<TypedSimplePlan>>>,
+    pnet_plans: PlanCache,
     rnet: Refiner,
     onet: Refiner,
     config: DetectorConfig,
@@ -197,7 +198,7 @@ impl Mtcnn {
         let onet_plan = Refiner::new(onet, 48, onet_path)?;
         Ok(Mtcnn {
             pnet,
-            pnet_plans: Mutex::new(HashMap::new()),
+            pnet_plans: PlanCache::new(PNET_PLAN_CACHE),
             rnet: rnet_plan,
             onet: onet_plan,
             config,
@@ -228,18 +229,10 @@ impl Mtcnn {
     }
 
     fn pnet_plan(&self, w: usize, h: usize) -> Result<Arc<TypedSimplePlan>> {
-        if let Some(plan) = self.pnet_plans.lock().ok().and_then(|p| p.get(&(w, h)).cloned()) {
-            return Ok(plan);
-        }
-        let path = self.dir.join("pnet.onnx");
-        let plan = compile(&self.pnet, tvec![1.into(), w.into(), h.into(), 3.into()], &path)?;
-        if let Ok(mut plans) = self.pnet_plans.lock() {
-            if plans.len() >= PNET_PLAN_CACHE {
-                plans.clear();
-            }
-            plans.insert((w, h), plan.clone());
-        }
-        Ok(plan)
+        self.pnet_plans.get((w, h), || {
+            let path = self.dir.join("pnet.onnx");
+            compile(&self.pnet, tvec![1.into(), w.into(), h.into(), 3.into()], &path)
+        })
     }
 
     /// Finds the faces in an RGB image, most probable first.
@@ -659,79 +652,21 @@ fn resize_area_transposed_padded(
         let i = (sy * iw + sx) as usize * 3;
         [f32::from(raw[i]), f32::from(raw[i + 1]), f32::from(raw[i + 2])]
     };
-    let xw = weights(w, dw);
-    let yw = weights(h, dh);
-    // Horizontal pass: h rows of dw pixels.
-    let mut rows = vec![[0.0f32; 3]; h * dw];
-    for sy in 0..h {
-        for (dx, taps) in xw.iter().enumerate() {
-            let mut acc = [0.0f32; 3];
-            for &(sx, wt) in taps {
-                let p = pixel(sx, sy);
-                for c in 0..3 {
-                    acc[c] += p[c] * wt;
-                }
-            }
-            rows[sy * dw + dx] = acc;
-        }
-    }
-    // Vertical pass, written transposed and normalised.
     let mut out = vec![0.0f32; dw * dh * 3];
-    for (dy, taps) in yw.iter().enumerate() {
-        for dx in 0..dw {
-            let mut acc = [0.0f32; 3];
-            for &(sy, wt) in taps {
-                let p = rows[sy * dw + dx];
-                for c in 0..3 {
-                    acc[c] += p[c] * wt;
-                }
-            }
-            let o = (dx * dh + dy) * 3;
-            for c in 0..3 {
-                // OpenCV's saturate_cast rounds half to even.
-                let v = if round {
-                    acc[c].round_ties_even().clamp(0.0, 255.0)
-                } else {
-                    acc[c]
-                };
-                out[o + c] = (v - 127.5) * 0.0078125;
-            }
-        }
-    }
-    out
-}
-
-/// Source taps and weights of each destination pixel along one axis (OpenCV's INTER_AREA:
-/// coverage fractions when shrinking, bilinear with edge clamping when enlarging).
-pub(crate) fn weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
-    let scale = src as f64 / dst as f64;
-    (0..dst)
-        .map(|d| {
-            if scale >= 1.0 {
-                let (start, end) = (d as f64 * scale, (d + 1) as f64 * scale);
-                let mut taps = Vec::new();
-                let mut s = start.floor() as usize;
-                while (s as f64) < end && s < src {
-                    let cover = (end.min(s as f64 + 1.0) - start.max(s as f64)).max(0.0);
-                    if cover > 1e-9 {
-                        taps.push((s, (cover / scale) as f32));
-                    }
-                    s += 1;
-                }
-                taps
+    // Written transposed and normalised.
+    resample_area((w, h), (dw, dh), pixel, |dx, dy, acc| {
+        let o = (dx * dh + dy) * 3;
+        for c in 0..3 {
+            // OpenCV's saturate_cast rounds half to even.
+            let v = if round {
+                acc[c].round_ties_even().clamp(0.0, 255.0)
             } else {
-                // INTER_AREA enlarging is INTER_LINEAR.
-                let f = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
-                let i = (f.floor() as usize).min(src - 1);
-                let t = (f - i as f64) as f32;
-                if i + 1 < src && t > 0.0 {
-                    vec![(i, 1.0 - t), (i + 1, t)]
-                } else {
-                    vec![(i, 1.0)]
-                }
-            }
-        })
-        .collect()
+                acc[c]
+            };
+            out[o + c] = (v - 127.5) * 0.0078125;
+        }
+    });
+    out
 }
 
 #[cfg(test)]
@@ -743,20 +678,6 @@ mod tests {
             b,
             score,
             reg: [0.0; 4],
-        }
-    }
-
-    #[test]
-    fn area_weights_average_whole_and_partial_pixels() {
-        // 4 -> 2: each output pixel is the mean of two inputs.
-        assert_eq!(weights(4, 2), vec![vec![(0, 0.5), (1, 0.5)], vec![(2, 0.5), (3, 0.5)]]);
-        // 3 -> 2: coverage 1 and 0.5 of 1.5.
-        let w = weights(3, 2);
-        assert_eq!(w[0].len(), 2);
-        assert!((w[0][0].1 - 2.0 / 3.0).abs() < 1e-6 && (w[0][1].1 - 1.0 / 3.0).abs() < 1e-6);
-        for taps in weights(37, 12).iter().chain(weights(5, 9).iter()) {
-            let sum: f32 = taps.iter().map(|t| t.1).sum();
-            assert!((sum - 1.0).abs() < 1e-5, "{taps:?}");
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod align;
 pub mod detect;
 pub mod detector;
+mod resample;
 pub mod retinaface;
 pub mod template;
 

