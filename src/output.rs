@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::live::{FaceResult, FrameResult};
+use crate::recognizer::{FaceResult, FrameResult};
 
 /// Each class's probability by class name, in the model's class order.
 #[derive(Debug, Clone, Copy)]
@@ -144,7 +144,7 @@ pub struct ImageRecord<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::StageTimes;
+    use crate::recognizer::StageTimes;
 
     fn keys(v: &serde_json::Value) -> Vec<&str> {
         let mut k: Vec<&str> = v

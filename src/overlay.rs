@@ -4,7 +4,7 @@
 //! milliseconds of each stage.
 
 use crate::draw::{Canvas, Rgb};
-use crate::live::FrameResult;
+use crate::recognizer::FrameResult;
 
 /// Colour of a class (the same for a class in every frame).
 pub fn class_color(class: usize) -> Rgb {
@@ -230,7 +230,7 @@ pub fn place_panels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::{FaceResult, StageTimes};
+    use crate::recognizer::{FaceResult, StageTimes};
 
     #[test]
     fn a_face_gets_a_box_in_its_class_colour_a_label_and_bars() {

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use scn::classifier::{self, Classifier, Prediction};
-use scn::live::{FaceResult, Recognizer};
 use scn::output::{ClassProbabilities, FaceRecord, ImageRecord};
+use scn::recognizer::{FaceResult, Recognizer};
 use scn::track::TrackerConfig;
 use serde_json::json;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use scn::draw::{Canvas, Rgb};
-use scn::live::Recognizer;
+use scn::recognizer::Recognizer;
 use scn::source::camera::{self, Camera, CameraRequest};
 use scn::source::images::ImageFiles;
 use scn::source::video::VideoFile;

@@ -138,7 +138,12 @@ mod tests {
     fn resampling_halves_by_averaging_and_visits_every_output_pixel() {
         // A 4x2 ramp to 2x1: the means of pixel pairs.
         let mut out = vec![[0.0f32; 3]; 2];
-        resample_area((4, 2), (2, 1), |x, y| [(x + 4 * y) as f32; 3], |dx, dy, rgb| out[dy * 2 + dx] = rgb);
+        resample_area(
+            (4, 2),
+            (2, 1),
+            |x, y| [(x + 4 * y) as f32; 3],
+            |dx, dy, rgb| out[dy * 2 + dx] = rgb,
+        );
         assert_eq!(out, vec![[2.5; 3], [4.5; 3]]);
     }
 }

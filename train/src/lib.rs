@@ -1,9 +1,13 @@
-//! `scn-train`: everything of the Self-Cure Network that runs at training time: expression
-//! datasets and their label orders, synthetic label noise, and (with burn) the model, losses,
-//! relabeling, training loop and ONNX export.
+//! `scn-train`: the Self-Cure Network's training side, and the contract between training and
+//! the runtime.
 //!
-//! The `scn` binary uses this crate behind its default `train` feature; the live runtime builds
-//! without it.
+//! Without its `burn` feature (as the edge runtime builds it) this crate is that shared
+//! contract and nothing heavier: the model metadata an exported ONNX file carries
+//! ([`metadata`]: classes, input size and normalisation, face template, attention calibration),
+//! the input preprocessing both sides must do alike ([`data::input`]), the expression datasets
+//! and their label orders ([`data`]), synthetic label noise and the metrics. With `burn` (the
+//! `scn` binary's default `train` feature) it adds the model, losses, relabeling, training loop,
+//! checkpoints and ONNX export.
 
 #![deny(missing_docs)]
 

@@ -1,5 +1,5 @@
 //! The live recognizer: per frame, detect the faces, align each to the model's face template,
-//! classify them all in one batch, and follow them across frames. Buffers (crops, the batch)
+//! classify them (one face per core), and follow them across frames. Buffers (crops, the batch)
 //! are allocated once and reused, so a camera loop does not allocate per frame beyond the
 //! detector's small per-face vectors.
 
