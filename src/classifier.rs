@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use image::DynamicImage;
+use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
 use scn_train::data::input::InputConfig;
 use scn_train::metadata::{self, FaceTemplate, MetadataError, ModelMetadata};
@@ -365,6 +365,19 @@ impl Classifier {
         }
     }
 
+    /// Normalises a face aligned to the model's template (RGB, already `size` x `size`) into
+    /// `out`, grey (as training converts, through `grey`, a reused buffer) or RGB as the model
+    /// takes it: the live recognizer's per-face preprocessing, allocation-free.
+    pub fn normalize_aligned_into(&self, crop: &RgbImage, grey: &mut Vec<u8>, out: &mut [f32]) {
+        if self.metadata.input.channels == 1 {
+            grey.clear();
+            grey.extend(crop.pixels().map(|p| luma(p.0)));
+            self.normalize_into(grey, out);
+        } else {
+            self.normalize_into(crop.as_raw(), out);
+        }
+    }
+
     /// Classifies face crops.
     pub fn classify(&self, faces: &[DynamicImage]) -> Result<Vec<Prediction>> {
         let n = self.input_len();
@@ -519,6 +532,12 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// Grey level of an RGB pixel, as `image`'s `to_luma8` (and so training) computes it.
+fn luma([r, g, b]: [u8; 3]) -> u8 {
+    let l = (2126 * u32::from(r) + 7152 * u32::from(g) + 722 * u32::from(b) + 5000) / 10000;
+    l.min(255) as u8
 }
 
 /// Mirrors one preprocessed face (`channels` x `side` x `side` in `layout` order) left to right.
@@ -745,6 +764,17 @@ fn read_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grey_conversion_matches_the_training_pipeline() {
+        let img = RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 16) as u8, ((x * y) % 256) as u8])
+        });
+        let reference = DynamicImage::ImageRgb8(img.clone()).to_luma8();
+        for (p, q) in img.pixels().zip(reference.pixels()) {
+            assert_eq!(luma(p.0), q.0[0], "{p:?}");
+        }
+    }
 
     #[test]
     fn softmax_and_argmax() {

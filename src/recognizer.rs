@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use image::RgbImage;
 
-use crate::classifier::{Classifier, OutputKind, argmax, softmax};
+use crate::classifier::{Classifier, argmax};
 use crate::error::Result;
 use crate::face::{BoundingBox, Detector, align};
 use crate::track::{Observation, Tracker, TrackerConfig};
@@ -153,7 +153,7 @@ impl Recognizer {
         let t1 = Instant::now();
 
         let meta = self.classifier.metadata();
-        let (side, channels) = (meta.input.size, meta.input.channels);
+        let side = meta.input.size;
         let n = self.classifier.input_len();
         self.batch.resize(n * faces.len(), 0.0);
         let mut kept = Vec::with_capacity(faces.len());
@@ -162,34 +162,23 @@ impl Recognizer {
             if align::align_into(image, &face.landmarks, &meta.face_template, side, &mut self.crop).is_none() {
                 continue;
             }
-            let pixels: &[u8] = if channels == 1 {
-                self.grey.clear();
-                self.grey.extend(self.crop.pixels().map(|p| luma(p.0)));
-                &self.grey
-            } else {
-                self.crop.as_raw()
-            };
-            self.classifier
-                .normalize_into(pixels, &mut self.batch[slot * n..(slot + 1) * n]);
+            self.classifier.normalize_aligned_into(
+                &self.crop,
+                &mut self.grey,
+                &mut self.batch[slot * n..(slot + 1) * n],
+            );
             kept.push(face);
         }
         self.batch.truncate(n * kept.len());
         let t2 = Instant::now();
 
-        let raw = self.classifier.run(&self.batch)?;
         let observations: Vec<Observation> = kept
             .iter()
-            .enumerate()
-            .map(|(i, face)| {
-                let row = &raw.scores[i * raw.classes..(i + 1) * raw.classes];
-                Observation {
-                    bbox: face.bbox,
-                    probabilities: match self.classifier.output_kind() {
-                        OutputKind::Logits => softmax(row),
-                        OutputKind::Probabilities => row.to_vec(),
-                    },
-                    alpha: raw.alpha.as_ref().map(|a| a[i]),
-                }
+            .zip(self.classifier.classify_preprocessed(&self.batch)?)
+            .map(|(face, p)| Observation {
+                bbox: face.bbox,
+                probabilities: p.probabilities,
+                alpha: p.alpha,
             })
             .collect();
         let tracked = self.tracker.update(&observations);
@@ -225,27 +214,5 @@ impl Recognizer {
                 classify: ms(t2, t3),
             },
         })
-    }
-}
-
-/// Grey level of an RGB pixel, as `image`'s `to_luma8` (and so training) computes it.
-fn luma([r, g, b]: [u8; 3]) -> u8 {
-    let l = (2126 * u32::from(r) + 7152 * u32::from(g) + 722 * u32::from(b) + 5000) / 10000;
-    l.min(255) as u8
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grey_conversion_matches_the_training_pipeline() {
-        let img = RgbImage::from_fn(16, 16, |x, y| {
-            image::Rgb([(x * 16) as u8, (y * 16) as u8, ((x * y) % 256) as u8])
-        });
-        let reference = image::DynamicImage::ImageRgb8(img.clone()).to_luma8();
-        for (p, q) in img.pixels().zip(reference.pixels()) {
-            assert_eq!(luma(p.0), q.0[0], "{p:?}");
-        }
     }
 }
