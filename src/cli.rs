@@ -352,7 +352,7 @@ pub enum DataCommand {
     /// Write a copy of a label file with a fraction of each class's training labels flipped to
     /// another class at random (the SCN paper's synthetic noise), and a record of the flips.
     Noise(NoiseArgs),
-    /// Measure where the faces of a dataset's images sit (median MTCNN landmarks): a face
+    /// Measure where the faces of a dataset's images sit (median landmarks of `--detector`): a face
     /// template for `scn export --face-template FILE`, so that `scn run` aligns live faces
     /// like the training images.
     Template(TemplateArgs),

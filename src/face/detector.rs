@@ -19,6 +19,14 @@ pub enum DetectorKind {
 }
 
 impl DetectorKind {
+    /// The network's name as people write it ("RetinaFace").
+    pub fn label(self) -> &'static str {
+        match self {
+            DetectorKind::Mtcnn => "MTCNN",
+            DetectorKind::RetinaFace => "RetinaFace",
+        }
+    }
+
     /// The name used on the command line and in logs.
     pub fn name(self) -> &'static str {
         match self {

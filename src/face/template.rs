@@ -106,7 +106,8 @@ pub fn measure(detector: &Detector, samples: &[Sample], limit: usize, source: &s
             size,
             landmarks: template,
             source: format!(
-                "{source}: median MTCNN landmarks of {} of {n} images (enlarged {factor}x for detection)",
+                "{source}: median {} landmarks of {} of {n} images (enlarged {factor}x for detection)",
+                detector.kind().label(),
                 found.len()
             ),
         },
