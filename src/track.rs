@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::face::detect::BoundingBox;
+use crate::face::boxes::BoundingBox;
 
 /// Settings of the tracker.
 #[derive(Debug, Clone, PartialEq)]

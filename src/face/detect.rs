@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
+use crate::face::boxes::{BoundingBox, Face};
 use crate::face::resample::{PlanCache, resample_area};
 
 /// Settings of the detector.
@@ -42,52 +43,6 @@ impl Default for DetectorConfig {
             scale_factor: 0.709,
         }
     }
-}
-
-/// An axis-aligned box in pixel coordinates (corners inclusive, as MTCNN computes them).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BoundingBox {
-    /// Left.
-    pub x1: f32,
-    /// Top.
-    pub y1: f32,
-    /// Right.
-    pub x2: f32,
-    /// Bottom.
-    pub y2: f32,
-}
-
-impl BoundingBox {
-    /// Width.
-    pub fn width(&self) -> f32 {
-        self.x2 - self.x1
-    }
-
-    /// Height.
-    pub fn height(&self) -> f32 {
-        self.y2 - self.y1
-    }
-
-    /// Intersection over union with another box (0 when they do not overlap).
-    pub fn iou(&self, other: &BoundingBox) -> f32 {
-        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
-        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
-        let inter = w * h;
-        let union = self.width() * self.height() + other.width() * other.height() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
-    }
-}
-
-/// A detected face.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Face {
-    /// Where it is.
-    pub bbox: BoundingBox,
-    /// O-Net's face probability.
-    pub score: f32,
-    /// Left eye, right eye, nose, left mouth corner, right mouth corner (image left/right:
-    /// the "left eye" is the one with the smaller x), as (x, y) pixels.
-    pub landmarks: [[f32; 2]; 5],
 }
 
 /// A candidate box with its score and the box regression of the network that scored it.

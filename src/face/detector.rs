@@ -4,7 +4,8 @@
 use image::RgbImage;
 
 use crate::error::Result;
-use crate::face::detect::{BoundingBox, DetectorConfig, Face, Mtcnn};
+use crate::face::boxes::{BoundingBox, Face};
+use crate::face::detect::{DetectorConfig, Mtcnn};
 use crate::face::retinaface::{RetinaFace, RetinaFaceConfig};
 
 /// Which network finds the faces.

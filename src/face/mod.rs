@@ -2,6 +2,7 @@
 //! template.
 
 pub mod align;
+pub mod boxes;
 pub mod detect;
 pub mod detector;
 mod resample;
@@ -9,6 +10,7 @@ pub mod retinaface;
 pub mod template;
 
 pub use align::Similarity;
-pub use detect::{BoundingBox, DetectorConfig, Face, Mtcnn};
+pub use boxes::{BoundingBox, Face};
+pub use detect::{DetectorConfig, Mtcnn};
 pub use detector::{Detector, DetectorKind};
 pub use retinaface::{RetinaFace, RetinaFaceConfig};

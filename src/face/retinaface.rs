@@ -19,7 +19,7 @@ use image::RgbImage;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::face::detect::{BoundingBox, Face};
+use crate::face::boxes::{BoundingBox, Face};
 use crate::face::resample::{PlanCache, resample_area};
 
 /// Settings of the detector.
