@@ -209,14 +209,7 @@ impl RetinaFace {
             }
         }
         // Two old boxes that moved onto the same face keep it once.
-        found.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut kept: Vec<Face> = Vec::with_capacity(found.len());
-        for face in found {
-            if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= self.config.nms_threshold) {
-                kept.push(face);
-            }
-        }
-        Ok(kept)
+        Ok(suppress_overlaps(found, self.config.nms_threshold))
     }
 
     /// Whether following `faces` known faces ([`RetinaFace::refine`]) searches fewer pixels than
@@ -353,12 +346,16 @@ fn decode(
             landmarks,
         });
     }
-    // OpenCV's NMSBoxes: by descending score (stable), a box goes when it overlaps a kept one
-    // by more than the threshold.
+    suppress_overlaps(faces, config.nms_threshold)
+}
+
+/// OpenCV's NMSBoxes: by descending score (stable), a face goes when its box overlaps a kept
+/// one's by more than `threshold` (intersection over union). Most probable first.
+fn suppress_overlaps(mut faces: Vec<Face>, threshold: f32) -> Vec<Face> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Face> = Vec::new();
+    let mut kept: Vec<Face> = Vec::with_capacity(faces.len());
     for face in faces {
-        if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= config.nms_threshold) {
+        if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= threshold) {
             kept.push(face);
         }
     }
