@@ -334,6 +334,11 @@ pub struct TrainArgs {
     /// Accept pretrained weights that lack some backbone parameters.
     #[arg(long, requires = "pretrained")]
     pub allow_partial: bool,
+    /// Start from the whole network of an earlier scn run (its folder: best/ is taken; or one of
+    /// its checkpoint folders) with a fresh optimizer and this run's schedule: a warm restart, or
+    /// fine-tuning on other data with the same classes. The network settings must match.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["resume", "pretrained"])]
+    pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling
     /// restored.
     #[arg(long, value_name = "FILE")]

@@ -376,6 +376,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             path,
             allow_partial: args.allow_partial,
         }),
+        init_from: args.init_from.clone(),
         noise_record: args.noise_record.clone(),
         max_steps: args.max_steps,
     };

@@ -121,13 +121,23 @@ pub enum Schedule {
         /// Factor per milestone.
         gamma: f64,
     },
+    /// Half a cosine from the base rate down to `min_lr` over the run's epochs
+    /// (CosineAnnealingLR with `T_max` = epochs).
+    Cosine {
+        /// The rate the cosine ends at.
+        min_lr: f64,
+    },
 }
 
 impl Schedule {
-    /// The learning rate of `epoch` (1-based) for base rate `lr`.
-    pub fn lr(&self, lr: f64, epoch: usize) -> f64 {
+    /// The learning rate of `epoch` (1-based) of a run of `epochs` for base rate `lr`.
+    pub fn lr(&self, lr: f64, epoch: usize, epochs: usize) -> f64 {
         let done = epoch.saturating_sub(1);
         match self {
+            Schedule::Cosine { min_lr } => {
+                let progress = done as f64 / epochs.max(1) as f64;
+                min_lr + (lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
+            }
             Schedule::Constant => lr,
             Schedule::Exponential { gamma } => lr * gamma.powi(done as i32),
             Schedule::Step { milestones, gamma } => {
@@ -227,6 +237,14 @@ impl TrainConfig {
         self.input.validate()?;
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());
+        }
+        if let Schedule::Cosine { min_lr } = self.schedule
+            && !(0.0..=self.optimizer.lr()).contains(&min_lr)
+        {
+            return Err(format!(
+                "schedule min_lr must be in [0, lr = {}], got {min_lr}",
+                self.optimizer.lr()
+            ));
         }
         if self.batch_size < 2 {
             return Err("batch_size must be at least 2 (batch norm and the importance groups need two images)".into());
@@ -339,15 +357,21 @@ mod tests {
     #[test]
     fn schedules_match_pytorch_stepping_after_each_epoch() {
         let exp = Schedule::Exponential { gamma: 0.9 };
-        assert_eq!(exp.lr(1.0, 1), 1.0);
-        assert!((exp.lr(1.0, 3) - 0.81).abs() < 1e-12);
+        assert_eq!(exp.lr(1.0, 1, 10), 1.0);
+        assert!((exp.lr(1.0, 3, 10) - 0.81).abs() < 1e-12);
         let step = Schedule::Step {
             milestones: vec![15, 30],
             gamma: 0.1,
         };
-        assert_eq!(step.lr(0.1, 15), 0.1);
-        assert!((step.lr(0.1, 16) - 0.01).abs() < 1e-12);
-        assert!((step.lr(0.1, 31) - 0.001).abs() < 1e-12);
+        assert_eq!(step.lr(0.1, 15, 40), 0.1);
+        assert!((step.lr(0.1, 16, 40) - 0.01).abs() < 1e-12);
+        assert!((step.lr(0.1, 31, 40) - 0.001).abs() < 1e-12);
+        // PyTorch's CosineAnnealingLR(T_max=4, eta_min=0.1) from 1.0: 1.0, 0.8682, 0.55, 0.2318.
+        let cosine = Schedule::Cosine { min_lr: 0.1 };
+        let rates: Vec<f64> = (1..=4).map(|e| cosine.lr(1.0, e, 4)).collect();
+        for (got, want) in rates.iter().zip([1.0, 0.868_198, 0.55, 0.231_802]) {
+            assert!((got - want).abs() < 1e-6, "{rates:?}");
+        }
     }
 
     #[test]

@@ -69,10 +69,82 @@ pub struct TrainOptions {
     pub resume_epochs: Option<usize>,
     /// Pretrained backbone weights to start from.
     pub pretrained: Option<crate::weights::Pretrained>,
+    /// A trained scn run (its folder, or a checkpoint folder in it) whose whole network, heads
+    /// included, this run starts from, with a fresh optimizer and schedule (a warm restart, or
+    /// fine-tuning on other data with the same classes).
+    pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report how many flipped labels relabeling restores.
     pub noise_record: Option<PathBuf>,
     /// Stop each epoch after this many steps (smoke tests and benchmarks).
     pub max_steps: Option<usize>,
+}
+
+/// The folder holding the model to start from: `source` itself when it has a model file,
+/// else its `best/` (a run folder).
+fn init_source(source: &Path) -> Result<PathBuf> {
+    if source.join(checkpoint::MODEL_FILE).is_file() {
+        return Ok(source.to_path_buf());
+    }
+    let best = source.join("best");
+    if best.join(checkpoint::MODEL_FILE).is_file() {
+        return Ok(best);
+    }
+    Err(Error::Missing {
+        path: source.to_path_buf(),
+        what: format!(
+            "a trained run to start from ({} or best/{})",
+            checkpoint::MODEL_FILE,
+            checkpoint::MODEL_FILE
+        ),
+    })
+}
+
+/// Loads the network of an earlier run into `model`, after checking that the run trained the
+/// same network on the same classes.
+fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[String]) -> Result<Scn> {
+    let dir = init_source(source)?;
+    let earlier = checkpoint::read_state(&dir)?;
+    let (a, b) = (&earlier.config, config);
+    let same_network = a.backbone == b.backbone
+        && a.width == b.width
+        && a.stem == b.stem
+        && a.input.channels == b.input.channels
+        && a.baseline == b.baseline;
+    if !same_network {
+        return Err(Error::InvalidArgument(format!(
+            "{} trained another network ({:?} width {} stem {:?}, {} channel(s){}) than this run's ({:?} width {} stem {:?}, {} channel(s){})",
+            dir.display(),
+            a.backbone,
+            a.width,
+            a.stem,
+            a.input.channels,
+            if a.baseline { ", baseline" } else { "" },
+            b.backbone,
+            b.width,
+            b.stem,
+            b.input.channels,
+            if b.baseline { ", baseline" } else { "" },
+        )));
+    }
+    if earlier.classes != classes {
+        return Err(Error::InvalidArgument(format!(
+            "{} was trained on the classes {:?}, this dataset has {:?}",
+            dir.display(),
+            earlier.classes,
+            classes
+        )));
+    }
+    let model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
+    log::info!(
+        "starting from {} (epoch {} of that run{})",
+        dir.display(),
+        earlier.epoch,
+        earlier
+            .best
+            .as_ref()
+            .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
+    );
+    Ok(model)
 }
 
 /// Facts about a run, given to the observer when it starts.
@@ -482,6 +554,9 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
             state
         }
         _ => {
+            if let Some(source) = &options.init_from {
+                model = init_from_run(model, source, &config, &class_names)?;
+            }
             if let Some(pretrained) = &options.pretrained {
                 let (loaded, report) = crate::weights::load_pretrained(model, pretrained, &ad_device)?;
                 model = loaded;
@@ -501,6 +576,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                 device: selected.description.clone(),
                 validation_split: val_split.map(|s| s.name().to_string()),
                 test: None,
+                started_from: options.init_from.as_ref().map(|p| p.display().to_string()),
                 face_template: FaceTemplate::for_dataset(
                     dataset.format,
                     options.data.open.rafdb_images == RafdbImages::Aligned,
@@ -538,7 +614,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
     let base_lr = config.optimizer.lr();
     for epoch in state.epoch + 1..=config.epochs {
         let started = Instant::now();
-        let lr = config.schedule.lr(base_lr, epoch);
+        let lr = config.schedule.lr(base_lr, epoch, config.epochs);
         device.seed(batch::mix(config.seed, epoch as u64, 0));
         let order = batch::epoch_order(order_len, config.seed, epoch);
         let batch_list: Vec<&[usize]> = batch::batches(&order, config.batch_size)

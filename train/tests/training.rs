@@ -48,6 +48,7 @@ fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
         force: false,
         resume_epochs: None,
         pretrained: None,
+        init_from: None,
         noise_record: None,
         max_steps: None,
     }
@@ -199,6 +200,70 @@ fn an_earlier_run_is_not_overwritten_without_force() {
     more.resume = true;
     more.resume_epochs = Some(2);
     assert_eq!(trainer::train(&more, &mut LogObserver, &stop).unwrap().epochs_done, 2);
+}
+
+#[test]
+fn a_run_started_from_another_carries_its_network_and_refuses_another_shape() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 16,
+        test_per_class: 4,
+        size: 32,
+        noise: 0.0,
+        seed: 2,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let stop = AtomicBool::new(false);
+    let first = dir.path().join("first");
+    let a = trainer::train(&options(&data, &first, small_config(3)), &mut LogObserver, &stop).unwrap();
+    let a_loss = a.last.as_ref().unwrap().validation.as_ref().unwrap().loss;
+
+    // One epoch at a negligible rate: only batch-norm statistics move.
+    let mut still = small_config(1);
+    still.optimizer = OptimizerSettings::Adam {
+        lr: 1e-9,
+        weight_decay: 0.0,
+        epsilon: 1e-8,
+    };
+    let mut warm = options(&data, &dir.path().join("warm"), still.clone());
+    warm.init_from = Some(first.clone());
+    let b = trainer::train(&warm, &mut LogObserver, &stop).unwrap();
+    let fresh = trainer::train(
+        &options(&data, &dir.path().join("fresh"), still.clone()),
+        &mut LogObserver,
+        &stop,
+    )
+    .unwrap();
+    let b_loss = b.last.unwrap().validation.unwrap().loss;
+    let fresh_loss = fresh.last.unwrap().validation.unwrap().loss;
+    assert!(
+        (b_loss - a_loss).abs() < (fresh_loss - a_loss).abs() / 2.0,
+        "started from the first run: validation loss {b_loss} vs its {a_loss} (fresh network: {fresh_loss})"
+    );
+    let state = scn_train::checkpoint::read_state(&dir.path().join("warm/best")).unwrap();
+    assert_eq!(
+        state.started_from.as_deref(),
+        Some(first.display().to_string().as_str())
+    );
+
+    let mut wider = still;
+    wider.width = 16;
+    let mut other = options(&data, &dir.path().join("other"), wider);
+    other.init_from = Some(first.clone());
+    let err = trainer::train(&other, &mut LogObserver, &stop).unwrap_err().to_string();
+    assert!(
+        err.contains("first") && err.contains("width 8") && err.contains("width 16"),
+        "{err}"
+    );
+    let mut nowhere = options(&data, &dir.path().join("nowhere"), small_config(1));
+    nowhere.init_from = Some(dir.path().join("no-such-run"));
+    let err = trainer::train(&nowhere, &mut LogObserver, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no-such-run"), "{err}");
 }
 
 #[test]
