@@ -175,6 +175,7 @@ impl Observer for TrainProgress {
         self.classes = info.classes.clone();
         self.baseline = info.baseline;
         self.epochs = info.epochs;
+        self.history = info.history.clone();
         log::info!(
             "training on {}: {} ({} training images{}), {:.1} M parameters, epochs {}..={}",
             info.device,
@@ -407,12 +408,6 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         baseline: false,
         log_progress: None,
     };
-    if args.resume
-        && let Ok(Some(dir)) = scn::train::checkpoint::latest(&args.out)
-        && let Ok(state) = scn::train::checkpoint::read_state(&dir)
-    {
-        observer.history = state.history;
-    }
     let summary = trainer::train(&options, &mut observer, &stop)
         .with_context(|| format!("training into {} failed", args.out.display()))?;
     if let Some(bar) = observer.bar.take() {

@@ -25,7 +25,6 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, Best, RunState};
 use crate::config::{OptimizerSettings, TrainConfig};
-use crate::data::augment::AugmentConfig;
 use crate::data::batch::{self, Augmentation};
 use crate::data::input::InputConfig;
 use crate::data::noise;
@@ -170,6 +169,8 @@ pub struct RunInfo {
     pub parameters: usize,
     /// The plain cross-entropy baseline (no attention weight, rank regularization or relabeling).
     pub baseline: bool,
+    /// The epochs done before (a resumed run's history; empty for a new run).
+    pub history: Vec<EpochMetrics>,
 }
 
 /// Receives progress (the binary draws progress bars from it).
@@ -467,8 +468,85 @@ fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
     fsutil::write_bytes(&out.join("metrics.jsonl"), text.as_bytes())
 }
 
-/// Trains SCN. `stop` ends the run after the current step (the last checkpoint is kept).
+/// A run made ready by [`prepare`]: the data, the settings, and the state to continue from.
+struct Run<'d> {
+    out: PathBuf,
+    config: TrainConfig,
+    /// The training split's samples.
+    samples: &'d [Sample],
+    /// The validation split's samples (empty: no validation).
+    val_samples: &'d [Sample],
+    /// The test split's samples, when it is not the validation split.
+    test_samples: &'d [Sample],
+    num_classes: usize,
+    label_mode: LabelMode,
+    strict: bool,
+    device: Device,
+    ad_device: Device,
+    /// Steps per epoch (the full epoch unless `max_steps` cuts it).
+    steps: usize,
+    state: RunState,
+    /// The flipped samples of a noise record: (index, clean class).
+    flipped: Option<Vec<(usize, usize)>>,
+    /// The checkpoint of the last completed epoch.
+    last_checkpoint: Option<PathBuf>,
+}
+
+/// Trains SCN, or resumes a run. `stop` ends the run after the current step (the last checkpoint
+/// is kept).
 pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<TrainSummary> {
+    let dataset = open_dataset(options)?;
+    let (mut run, mut model, mut optimizer, info) = prepare(options, &dataset)?;
+    observer.started(&info);
+    let mut outcome = Outcome::Finished;
+    for epoch in run.state.epoch + 1..=run.config.epochs {
+        let Some((trained, stats)) = run.train_epoch(model, &mut optimizer, epoch, observer, stop)? else {
+            outcome = Outcome::Interrupted;
+            break;
+        };
+        model = trained;
+        run.finish_epoch(&model, &optimizer, stats, observer)?;
+    }
+    let test = if outcome == Outcome::Finished && run.state.epoch >= run.config.epochs && !run.test_samples.is_empty() {
+        test_best(
+            &run.out,
+            run.test_samples,
+            &run.config.input,
+            run.num_classes,
+            &run.device,
+            observer,
+        )?
+    } else {
+        None
+    };
+    Ok(TrainSummary {
+        outcome,
+        epochs_done: run.state.epoch,
+        best: run.state.best.clone(),
+        last: run.state.history.last().cloned(),
+        out: run.out,
+        test,
+        labels: run.state.labels,
+    })
+}
+
+/// Opens the dataset and logs what was skipped in it.
+fn open_dataset(options: &TrainOptions) -> Result<Dataset> {
+    let dataset = Dataset::open(&options.data.path, &options.data.open)?;
+    if !dataset.issues.is_empty() {
+        log::warn!(
+            "{} problem(s) in the dataset; those items are skipped (`scn data check` lists them), e.g. {}",
+            dataset.issues.len(),
+            dataset.issues[0]
+        );
+    }
+    Ok(dataset)
+}
+
+/// Everything before the first epoch: the output folder, the settings (the checkpoint's on a
+/// resume), the splits, the device, and the model, optimizer and run state, fresh, resumed,
+/// started from an earlier run or from pretrained weights.
+fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>, Scn, ModuleOptimizer, RunInfo)> {
     let out = options.out.clone();
     check_output(&out, options.resume, options.force)?;
     let resume_from = if options.resume {
@@ -483,7 +561,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
     } else {
         None
     };
-    let mut resumed_state = match &resume_from {
+    let resumed_state = match &resume_from {
         Some(dir) => Some(checkpoint::read_state(dir)?),
         None => None,
     };
@@ -496,27 +574,22 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
     }
     config.validate().map_err(Error::InvalidArgument)?;
 
-    let dataset = Dataset::open(&options.data.path, &options.data.open)?;
-    if !dataset.issues.is_empty() {
-        log::warn!(
-            "{} problem(s) in the dataset; those items are skipped (`scn data check` lists them), e.g. {}",
-            dataset.issues.len(),
-            dataset.issues[0]
-        );
-    }
-    let train = dataset
+    let samples: &[Sample] = &dataset
         .split(Split::Train)
         .filter(|s| !s.samples.is_empty())
         .ok_or_else(|| Error::Empty {
             path: options.data.path.clone(),
             what: "training images".into(),
-        })?;
-    let samples = &train.samples;
+        })?
+        .samples;
     let num_classes = dataset.classes.len();
     let class_names: Vec<String> = dataset.classes.names().iter().map(|s| s.to_string()).collect();
-    let val_split = validation_split(&dataset, options.data.val_split)?;
+    let val_split = validation_split(dataset, options.data.val_split)?;
     let val_samples: &[Sample] = val_split.and_then(|s| dataset.split(s)).map_or(&[], |s| &s.samples);
-
+    let test_samples: &[Sample] = match (val_split, dataset.split(Split::Test)) {
+        (Some(Split::Test), _) | (_, None) => &[],
+        (_, Some(test)) => &test.samples,
+    };
     if let Some(state) = &resumed_state
         && (state.classes != class_names || state.train_samples != samples.len())
     {
@@ -534,15 +607,14 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
     let device = selected.device.clone();
     let ad_device = device.clone().autodiff();
     device.seed(config.seed);
-    let model_config = checkpoint::model_config(&config, num_classes);
-    let mut model: Scn = model_config.init(&ad_device);
+    let mut model: Scn = checkpoint::model_config(&config, num_classes).init(&ad_device);
     let parameters = model.num_params();
     // Model, two Adam moments, times (two kept checkpoints + one being written + best).
     let needed = parameters as u64 * 4 * 3 * 4 + (64 << 20);
     fsutil::ensure_writable(&out, needed)?;
 
     let mut optimizer = build_optimizer(&config.optimizer);
-    let mut state = match (resumed_state.take(), &resume_from) {
+    let state = match (resumed_state, &resume_from) {
         (Some(mut state), Some(dir)) => {
             model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
             // burn materializes the optimizer state on its default device (wgpu where it is
@@ -562,7 +634,6 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                 model = loaded;
                 log::info!("{}", report.summary());
             }
-            let labels = LabelTable::new(samples.iter().map(|s| s.label.class).collect());
             RunState {
                 format_version: checkpoint::FORMAT_VERSION,
                 epoch: 0,
@@ -570,7 +641,7 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
                 classes: class_names.clone(),
                 dataset: format!("{} at {}", dataset.description, dataset.root.display()),
                 train_samples: samples.len(),
-                labels,
+                labels: LabelTable::new(samples.iter().map(|s| s.label.class).collect()),
                 history: Vec::new(),
                 best: None,
                 device: selected.description.clone(),
@@ -591,13 +662,12 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
         Some(record) => Some(flipped_samples(record, samples, &dataset.classes)?),
         None => None,
     };
-    let order_len = samples.len();
-    let steps_full = batch::batches(&(0..order_len).collect::<Vec<_>>(), config.batch_size).len();
+    let steps_full = batch::batches(&(0..samples.len()).collect::<Vec<_>>(), config.batch_size).len();
     let steps = options.max_steps.map_or(steps_full, |m| m.min(steps_full));
-    observer.started(&RunInfo {
+    let info = RunInfo {
         device: selected.description.clone(),
         dataset: state.dataset.clone(),
-        classes: class_names.clone(),
+        classes: class_names,
         train_images: samples.len(),
         validation: val_split.map(|s| (s, val_samples.len())),
         start_epoch: state.epoch + 1,
@@ -605,190 +675,334 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
         steps,
         parameters,
         baseline: config.baseline,
-    });
+        history: state.history.clone(),
+    };
+    let run = Run {
+        out,
+        config,
+        samples,
+        val_samples,
+        test_samples,
+        num_classes,
+        label_mode: options.data.open.label_mode,
+        strict: options.data.open.strict,
+        device,
+        ad_device,
+        steps,
+        state,
+        flipped,
+        last_checkpoint: resume_from,
+    };
+    Ok((run, model, optimizer, info))
+}
 
-    let label_mode = options.data.open.label_mode;
-    let augment: Option<AugmentConfig> = config.augment.clone();
-    let mut last_checkpoint: Option<PathBuf> = resume_from.clone();
-    let mut outcome = Outcome::Finished;
-    let base_lr = config.optimizer.lr();
-    for epoch in state.epoch + 1..=config.epochs {
+/// What one step measured.
+struct StepStats {
+    /// Images in the batch.
+    images: usize,
+    loss: f32,
+    wce: f32,
+    rr: f32,
+    /// Images whose prediction matched their (current) label.
+    correct: usize,
+    /// Labels relabeling changed.
+    relabeled: usize,
+    /// Attention weight of each image.
+    alphas: Vec<f32>,
+    /// The importance groups (indices into `alphas`).
+    groups: ImportanceGroups,
+}
+
+/// Sums an epoch's steps into its [`EpochMetrics`].
+#[derive(Default)]
+struct EpochAccumulator {
+    /// Loss, WCE and RR, weighted by images.
+    sums: (f64, f64, f64),
+    seen: usize,
+    correct: usize,
+    skipped: usize,
+    relabeled: usize,
+    high: (f64, usize),
+    low: (f64, usize),
+    alphas: Vec<f32>,
+}
+
+impl EpochAccumulator {
+    fn add(&mut self, step: &StepStats) {
+        let w = step.images as f64;
+        self.sums.0 += f64::from(step.loss) * w;
+        self.sums.1 += f64::from(step.wce) * w;
+        self.sums.2 += f64::from(step.rr) * w;
+        self.seen += step.images;
+        self.correct += step.correct;
+        self.relabeled += step.relabeled;
+        if !step.groups.low.is_empty() {
+            let sum = |group: &[usize]| group.iter().map(|&i| f64::from(step.alphas[i])).sum::<f64>();
+            self.high.0 += sum(&step.groups.high);
+            self.high.1 += step.groups.high.len();
+            self.low.0 += sum(&step.groups.low);
+            self.low.1 += step.groups.low.len();
+        }
+        self.alphas.extend_from_slice(&step.alphas);
+    }
+
+    /// The epoch's metrics, before validation.
+    fn finish(self, epoch: usize, lr: f64, train_seconds: f64) -> EpochMetrics {
+        let ratio = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { 0.0 };
+        EpochMetrics {
+            epoch,
+            lr,
+            loss: ratio(self.sums.0, self.seen),
+            wce: ratio(self.sums.1, self.seen),
+            rr: ratio(self.sums.2, self.seen),
+            train_accuracy: ratio(self.correct as f64, self.seen),
+            alpha_high: ratio(self.high.0, self.high.1),
+            alpha_low: ratio(self.low.0, self.low.1),
+            alpha_histogram: metrics::histogram(&self.alphas),
+            relabeled: self.relabeled,
+            relabeled_total: 0,
+            noise_restored: None,
+            noise_flipped: None,
+            noise_wrong: None,
+            skipped_images: self.skipped,
+            images_per_second: if train_seconds > 0.0 {
+                self.seen as f64 / train_seconds
+            } else {
+                0.0
+            },
+            seconds: 0.0,
+            validation: None,
+        }
+    }
+}
+
+/// What the epoch's steps need besides the batch.
+struct EpochPlan<'c> {
+    epoch: usize,
+    lr: f64,
+    /// Relabeling, when it is on this epoch.
+    relabel: Option<&'c crate::relabel::RelabelConfig>,
+    /// The class shares of the dataset's own labels, for relabeling with prior correction.
+    priors: Option<Vec<f64>>,
+}
+
+/// A trained epoch, before validation.
+struct EpochStats {
+    epoch: usize,
+    metrics: EpochMetrics,
+    started: Instant,
+}
+
+impl Run<'_> {
+    /// Trains one epoch; `None` when the stop flag ended it early (nothing of it is kept).
+    fn train_epoch(
+        &mut self,
+        model: Scn,
+        optimizer: &mut ModuleOptimizer,
+        epoch: usize,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+    ) -> Result<Option<(Scn, EpochStats)>> {
         let started = Instant::now();
-        let lr = config.schedule.lr(base_lr, epoch, config.epochs);
-        device.seed(batch::mix(config.seed, epoch as u64, 0));
-        let order = batch::epoch_order(order_len, config.seed, epoch);
-        let batch_list: Vec<&[usize]> = batch::batches(&order, config.batch_size)
-            .into_iter()
-            .take(steps)
-            .collect();
-        observer.epoch_started(epoch, batch_list.len());
-        let relabel_now = (!config.baseline)
+        let config = self.config.clone();
+        let relabel = (!config.baseline)
             .then_some(config.relabel.as_ref())
             .flatten()
             .filter(|r| epoch >= r.start_epoch);
-        // The class shares of the dataset's own labels (fixed, so relabels cannot feed back).
-        let priors = relabel_now
-            .filter(|r| r.prior_correction)
-            .map(|_| relabel::class_priors(&state.labels.original, num_classes));
-
-        let mut sums = (0.0f64, 0.0f64, 0.0f64); // loss, wce, rr, weighted by images
-        let (mut seen, mut correct, mut skipped, mut relabeled) = (0usize, 0usize, 0usize, 0usize);
-        let (mut high_sum, mut high_n, mut low_sum, mut low_n) = (0.0f64, 0usize, 0.0f64, 0usize);
-        let mut alphas: Vec<f32> = Vec::with_capacity(order_len);
-        let aug = augment.as_ref().map(|config_aug| Augmentation {
-            config: config_aug,
+        let plan = EpochPlan {
+            epoch,
+            lr: config.schedule.lr(config.optimizer.lr(), epoch, config.epochs),
+            relabel,
+            // Fixed, so relabels cannot feed back.
+            priors: relabel
+                .filter(|r| r.prior_correction)
+                .map(|_| relabel::class_priors(&self.state.labels.original, self.num_classes)),
+        };
+        self.device.seed(batch::mix(config.seed, epoch as u64, 0));
+        let order = batch::epoch_order(self.samples.len(), config.seed, epoch);
+        let batch_list: Vec<&[usize]> = batch::batches(&order, config.batch_size)
+            .into_iter()
+            .take(self.steps)
+            .collect();
+        observer.epoch_started(epoch, batch_list.len());
+        let augment = config.augment.as_ref().map(|settings| Augmentation {
+            config: settings,
             seed: config.seed,
             epoch,
         });
-        let mut interrupted = false;
-
-        let trained = std::thread::scope(|scope| -> Result<Scn> {
+        let samples = self.samples;
+        let input = &config.input;
+        let mut accumulator = EpochAccumulator {
+            alphas: Vec::with_capacity(samples.len()),
+            ..EpochAccumulator::default()
+        };
+        let trained = std::thread::scope(|scope| -> Result<Option<Scn>> {
             let mut model = model;
             // Decode the next batches while the current one trains.
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             let lists = batch_list.clone();
-            let input = &config.input;
             scope.spawn(move || {
                 for list in lists {
-                    if tx.send(batch::load(samples, list, input, aug)).is_err() {
+                    if tx.send(batch::load(samples, list, input, augment)).is_err() {
                         break;
                     }
                 }
             });
             for (step, b) in rx.iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
-                    interrupted = true;
-                    break;
+                    return Ok(None);
                 }
-                for (index, reason) in &b.failed {
-                    if options.data.open.strict {
-                        return Err(Error::Strict(crate::data::Issue {
-                            kind: crate::data::IssueKind::CorruptImage,
-                            location: reason.clone(),
-                            detail: format!("training image {index} does not decode"),
-                        }));
-                    }
-                    log::warn!("skipping training image: {reason}");
-                }
-                skipped += b.failed.len();
-                let n = b.indices.len();
-                if n < 2 {
+                accumulator.skipped += self.report_failed(&b)?;
+                if b.indices.len() < 2 {
                     continue;
                 }
-                let images = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &ad_device);
-                let (labels, targets) = batch_targets(
-                    &b.indices,
-                    samples,
-                    &state.labels,
-                    label_mode,
-                    config.seed,
-                    epoch,
-                    num_classes,
-                    &ad_device,
-                );
-                let output = model.forward(images);
-                let alpha_values = tensor_values(output.alpha.clone().detach());
-                let groups = ImportanceGroups::split(&alpha_values, config.beta);
-                let wce = loss::cross_entropy(output.logits.clone(), &targets);
-                let rr = if config.baseline {
-                    Tensor::zeros([1], &ad_device)
-                } else {
-                    loss::rank_regularization(output.alpha.clone(), &groups, config.margin_1)
-                };
-                let total = loss::combine(wce.clone(), rr.clone(), config.loss_weighting);
-                let loss_value = total.clone().into_scalar::<f32>();
-                if !loss_value.is_finite() {
-                    return Err(Error::Diverged {
-                        epoch,
-                        step: step + 1,
-                        value: loss_value,
-                        checkpoint: last_checkpoint.clone(),
-                    });
-                }
-                let logits = output.logits.clone().detach();
-                let probs = tensor_values(softmax(logits, 1));
-                for (row, &label) in labels.iter().enumerate() {
-                    if metrics::argmax(&probs[row * num_classes..(row + 1) * num_classes]) == label {
-                        correct += 1;
-                    }
-                }
-                if let Some(r) = relabel_now {
-                    let candidates = match r.mode {
-                        RelabelMode::Paper => groups.low_mask(n),
-                        RelabelMode::Official => vec![true; n],
-                    };
-                    let current: Vec<usize> = b.indices.iter().map(|&i| state.labels.current[i]).collect();
-                    let decisions = relabel::decide(
-                        &probs,
-                        num_classes,
-                        &current,
-                        &candidates,
-                        r.margin_2,
-                        priors.as_deref(),
-                    );
-                    relabeled += state.labels.apply(&b.indices, &decisions);
-                }
-                let grads = GradientsParams::from_grads(total.backward(), &model);
-                model = optimizer.step(lr, model, grads);
-
-                let w = n as f64;
-                sums.0 += f64::from(loss_value) * w;
-                sums.1 += f64::from(wce.into_scalar::<f32>()) * w;
-                sums.2 += f64::from(rr.into_scalar::<f32>()) * w;
-                seen += n;
-                if !groups.low.is_empty() {
-                    high_sum += groups.high.iter().map(|&i| f64::from(alpha_values[i])).sum::<f64>();
-                    high_n += groups.high.len();
-                    low_sum += groups.low.iter().map(|&i| f64::from(alpha_values[i])).sum::<f64>();
-                    low_n += groups.low.len();
-                }
-                alphas.extend_from_slice(&alpha_values);
-                observer.step(step + 1, loss_value);
+                let (trained, stats) = self.step(model, optimizer, &b, &plan, step)?;
+                model = trained;
+                accumulator.add(&stats);
+                observer.step(step + 1, stats.loss);
             }
-            Ok(model)
-        });
-        model = trained?;
-        if interrupted {
-            outcome = Outcome::Interrupted;
-            break;
+            Ok(Some(model))
+        })?;
+        Ok(trained.map(|model| {
+            let metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
+            (
+                model,
+                EpochStats {
+                    epoch,
+                    metrics,
+                    started,
+                },
+            )
+        }))
+    }
+
+    /// Reports the images of a batch that did not decode (an error with `--strict`); returns
+    /// how many.
+    fn report_failed(&self, batch: &batch::Batch) -> Result<usize> {
+        for (index, reason) in &batch.failed {
+            if self.strict {
+                return Err(Error::Strict(crate::data::Issue {
+                    kind: crate::data::IssueKind::CorruptImage,
+                    location: reason.clone(),
+                    detail: format!("training image {index} does not decode"),
+                }));
+            }
+            log::warn!("skipping training image: {reason}");
         }
-        let train_seconds = started.elapsed().as_secs_f64();
-        observer.validating(val_samples.len());
-        let validation = (!val_samples.is_empty()).then(|| {
+        Ok(batch.failed.len())
+    }
+
+    /// One step: forward, SCN's losses, relabeling decisions, backward, optimizer step.
+    fn step(
+        &mut self,
+        model: Scn,
+        optimizer: &mut ModuleOptimizer,
+        b: &batch::Batch,
+        plan: &EpochPlan<'_>,
+        step: usize,
+    ) -> Result<(Scn, StepStats)> {
+        let (config, num_classes, n) = (&self.config, self.num_classes, b.indices.len());
+        let images = Tensor::<4>::from_data(TensorData::new(b.images.clone(), b.shape), &self.ad_device);
+        let (labels, targets) = batch_targets(
+            &b.indices,
+            self.samples,
+            &self.state.labels,
+            self.label_mode,
+            config.seed,
+            plan.epoch,
+            num_classes,
+            &self.ad_device,
+        );
+        let output = model.forward(images); // logits [B, classes], alpha [B, 1]
+        let alphas = tensor_values(output.alpha.clone().detach());
+        let groups = ImportanceGroups::split(&alphas, config.beta);
+        let wce = loss::cross_entropy(output.logits.clone(), &targets);
+        let rr = if config.baseline {
+            Tensor::zeros([1], &self.ad_device)
+        } else {
+            loss::rank_regularization(output.alpha.clone(), &groups, config.margin_1)
+        };
+        let total = loss::combine(wce.clone(), rr.clone(), config.loss_weighting);
+        let loss_value = total.clone().into_scalar::<f32>();
+        if !loss_value.is_finite() {
+            return Err(Error::Diverged {
+                epoch: plan.epoch,
+                step: step + 1,
+                value: loss_value,
+                checkpoint: self.last_checkpoint.clone(),
+            });
+        }
+        let probs = tensor_values(softmax(output.logits.clone().detach(), 1));
+        let correct = labels
+            .iter()
+            .enumerate()
+            .filter(|&(row, &label)| metrics::argmax(&probs[row * num_classes..(row + 1) * num_classes]) == label)
+            .count();
+        let mut relabeled = 0;
+        if let Some(r) = plan.relabel {
+            let candidates = match r.mode {
+                RelabelMode::Paper => groups.low_mask(n),
+                RelabelMode::Official => vec![true; n],
+            };
+            let current: Vec<usize> = b.indices.iter().map(|&i| self.state.labels.current[i]).collect();
+            let decisions = relabel::decide(
+                &probs,
+                num_classes,
+                &current,
+                &candidates,
+                r.margin_2,
+                plan.priors.as_deref(),
+            );
+            relabeled = self.state.labels.apply(&b.indices, &decisions);
+        }
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        let model = optimizer.step(plan.lr, model, grads);
+        let stats = StepStats {
+            images: n,
+            loss: loss_value,
+            wce: wce.into_scalar::<f32>(),
+            rr: rr.into_scalar::<f32>(),
+            correct,
+            relabeled,
+            alphas,
+            groups,
+        };
+        Ok((model, stats))
+    }
+
+    /// Validates a trained epoch, completes its metrics, and saves the checkpoint, the best
+    /// model and metrics.jsonl.
+    fn finish_epoch(
+        &mut self,
+        model: &Scn,
+        optimizer: &ModuleOptimizer,
+        stats: EpochStats,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let EpochStats {
+            epoch,
+            mut metrics,
+            started,
+        } = stats;
+        observer.validating(self.val_samples.len());
+        metrics.validation = (!self.val_samples.is_empty()).then(|| {
             evaluate(
                 &model.valid(),
-                val_samples,
-                &config.input,
-                config.batch_size.max(64),
-                num_classes,
-                &device,
+                self.val_samples,
+                &self.config.input,
+                self.config.batch_size.max(64),
+                self.num_classes,
+                &self.device,
             )
         });
-        let mean = |s: f64| if seen > 0 { s / seen as f64 } else { 0.0 };
-        let metrics = EpochMetrics {
-            epoch,
-            lr,
-            loss: mean(sums.0),
-            wce: mean(sums.1),
-            rr: mean(sums.2),
-            train_accuracy: if seen > 0 { correct as f64 / seen as f64 } else { 0.0 },
-            alpha_high: if high_n > 0 { high_sum / high_n as f64 } else { 0.0 },
-            alpha_low: if low_n > 0 { low_sum / low_n as f64 } else { 0.0 },
-            alpha_histogram: metrics::histogram(&alphas),
-            relabeled,
-            relabeled_total: state.labels.relabeled(),
-            noise_restored: flipped.as_ref().map(|f| state.labels.restored(f)),
-            noise_flipped: flipped.as_ref().map(Vec::len),
-            noise_wrong: flipped.as_ref().map(|f| state.labels.wrong(f)),
-            skipped_images: skipped,
-            images_per_second: if train_seconds > 0.0 {
-                seen as f64 / train_seconds
-            } else {
-                0.0
-            },
-            seconds: started.elapsed().as_secs_f64(),
-            validation,
-        };
+        let labels = &self.state.labels;
+        metrics.relabeled_total = labels.relabeled();
+        metrics.noise_restored = self.flipped.as_ref().map(|f| labels.restored(f));
+        metrics.noise_flipped = self.flipped.as_ref().map(Vec::len);
+        metrics.noise_wrong = self.flipped.as_ref().map(|f| labels.wrong(f));
+        metrics.seconds = started.elapsed().as_secs_f64();
+
+        let state = &mut self.state;
         state.epoch = epoch;
         let accuracy = metrics.validation.as_ref().map(|v| v.accuracy);
         let is_best = match (accuracy, &state.best) {
@@ -803,32 +1017,15 @@ pub fn train(options: &TrainOptions, observer: &mut dyn Observer, stop: &AtomicB
             });
         }
         state.history.push(metrics.clone());
-        let dir = checkpoint::save(&out, &model, &optimizer, &state)?;
+        let dir = checkpoint::save(&self.out, model, optimizer, state)?;
         if is_best {
-            checkpoint::save_best(&out, &model, &state)?;
+            checkpoint::save_best(&self.out, model, state)?;
         }
-        write_metrics(&out, &state.history)?;
-        last_checkpoint = Some(dir.clone());
+        write_metrics(&self.out, &state.history)?;
+        self.last_checkpoint = Some(dir.clone());
         observer.epoch_finished(&metrics, &dir, is_best);
+        Ok(())
     }
-    let test_samples: &[Sample] = match (val_split, dataset.split(Split::Test)) {
-        (Some(Split::Test), _) | (_, None) => &[],
-        (_, Some(test)) => &test.samples,
-    };
-    let test = if matches!(outcome, Outcome::Finished) && state.epoch >= config.epochs && !test_samples.is_empty() {
-        test_best(&out, test_samples, &config.input, num_classes, &device, observer)?
-    } else {
-        None
-    };
-    Ok(TrainSummary {
-        outcome,
-        epochs_done: state.epoch,
-        best: state.best.clone(),
-        last: state.history.last().cloned(),
-        out,
-        test,
-        labels: state.labels,
-    })
 }
 
 /// Evaluates the best model on the test split and records the result in best/state.json (once:
