@@ -672,7 +672,7 @@ fn read_metadata(
             let Some(classes) = overrides.classes.clone() else {
                 return Err(Error::Metadata {
                     path: path.to_path_buf(),
-                    source: MetadataError::Missing(key),
+                    problem: MetadataError::Missing(key),
                     hint: "; pass --classes with the class names in output order".into(),
                 });
             };
@@ -684,13 +684,13 @@ fn read_metadata(
             };
             let channels = overrides.channels.or(guess_channels).ok_or_else(|| Error::Metadata {
                 path: path.to_path_buf(),
-                source: MetadataError::Missing(key),
+                problem: MetadataError::Missing(key),
                 hint: "; the input shape does not fix the channels: pass --channels".into(),
             })?;
             let guess_size = input_shape[2].map(|s| s as u32);
             let size = overrides.input_size.or(guess_size).ok_or_else(|| Error::Metadata {
                 path: path.to_path_buf(),
-                source: MetadataError::Missing(key),
+                problem: MetadataError::Missing(key),
                 hint: "; the input shape does not fix the size: pass --input-size".into(),
             })?;
             let input = if channels == 1 {
@@ -718,7 +718,7 @@ fn read_metadata(
         Err(source) => {
             return Err(Error::Metadata {
                 path: path.to_path_buf(),
-                source,
+                problem: source,
                 hint: METADATA_HINT.into(),
             });
         }

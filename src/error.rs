@@ -7,13 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] scn_train::error::IoError),
     /// The file is not an ONNX model.
     #[error("{}: not an ONNX model ({reason})", path.display())]
     NotOnnx {
@@ -31,12 +26,12 @@ pub enum Error {
         reason: String,
     },
     /// The model's metadata is missing or wrong, and the user did not supply the values.
-    #[error("{}: {source}{hint}", path.display())]
+    #[error("{}: {problem}{hint}", path.display())]
     Metadata {
         /// The model file.
         path: PathBuf,
-        /// The problem.
-        source: scn_train::metadata::MetadataError,
+        /// The problem (part of this message, so not a separate source).
+        problem: scn_train::metadata::MetadataError,
         /// What the user can pass instead.
         hint: String,
     },
@@ -54,17 +49,4 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Attaches a path to I/O errors.
-pub trait IoContext<T> {
-    /// Maps an I/O error to [`Error::Io`] naming `path`.
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
-    }
-}
+pub use scn_train::error::IoContext;

@@ -289,7 +289,11 @@ fn capture(
     let mut have_frame = retry.is_some();
     loop {
         if !have_frame && let Err(error) = device.read_into(&mut image) {
-            log::warn!("{error}; trying to reopen it for {:?}", request.reconnect);
+            log::warn!(
+                "{}; trying to reopen it for {:?}",
+                scn_train::error::report(&error),
+                request.reconnect
+            );
             if frames.send(Message::Reconnecting).is_err() {
                 return;
             }

@@ -9,13 +9,8 @@ use crate::data::Issue;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A required file or folder of a dataset is missing.
     #[error("{}: not found ({what})", path.display())]
     Missing {
@@ -95,17 +90,70 @@ pub enum Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Attaches a path to an `std::io::Result`.
-pub(crate) trait IoContext<T> {
-    /// Maps the error to [`Error::Io`] naming `path`.
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+/// A file or folder that could not be read or written. Its message is the path; the operating
+/// system's error is its source (`{:#}` in anyhow, or [`report`], prints both).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", path.display())]
+pub struct IoError {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// The operating system's error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    /// `source`, about `path`.
+    pub fn new(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IoError {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Attaches a path to an `std::io::Result` (for this crate's and the runtime's errors alike:
+/// both convert from [`IoError`]).
+pub trait IoContext<T> {
+    /// Maps the error to an [`IoError`] naming `path`.
+    fn at(self, path: impl Into<PathBuf>) -> Result<T, IoError>;
 }
 
 impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
+    fn at(self, path: impl Into<PathBuf>) -> Result<T, IoError> {
+        self.map_err(|source| IoError::new(path, source))
+    }
+}
+
+/// An error and its sources in one line, `outer: inner: innermost`, as anyhow's `{:#}`; for
+/// log lines of library code.
+pub fn report(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        let part = source.to_string();
+        // Sources that already repeat their own source's text are not printed twice.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = source.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_names_the_path_once_and_the_cause_once() {
+        let path = "/nonexistent/scn/labels.csv";
+        let os = std::fs::read(path).unwrap_err().to_string();
+        let error = Error::from(std::fs::read(path).at(path).unwrap_err());
+        assert_eq!(error.to_string(), path);
+        assert_eq!(report(&error), format!("{path}: {os}"));
+        // What anyhow's {:#} prints in the binary: the same, once.
+        assert_eq!(format!("{:#}", anyhow::Error::from(error)), format!("{path}: {os}"));
     }
 }

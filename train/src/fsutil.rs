@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, IoError, Result};
 
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -31,12 +31,9 @@ pub fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> 
     let result = (|| {
         let mut out = BufWriter::new(File::create(&tmp).at(&tmp)?);
         body(&mut out)?;
-        let file = out.into_inner().map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
+        let file = out.into_inner().map_err(|e| IoError::new(&tmp, e.into_error()))?;
         file.sync_all().at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)
+        Ok(std::fs::rename(&tmp, path).at(path)?)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -46,7 +43,7 @@ pub fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> 
 
 /// Writes bytes to `path` atomically.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, |out| out.write_all(bytes).at(path))
+    write_atomically(path, |out| Ok(out.write_all(bytes).at(path)?))
 }
 
 /// Builds the folder `path` from `files` (name, bytes) under a temporary name, then renames it
@@ -67,7 +64,7 @@ pub fn write_dir_atomically(path: &Path, files: &[(&str, &[u8])]) -> Result<()> 
         if path.exists() {
             std::fs::remove_dir_all(path).at(path)?;
         }
-        std::fs::rename(&tmp, path).at(path)
+        Ok(std::fs::rename(&tmp, path).at(path)?)
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -105,16 +102,13 @@ pub fn ensure_writable(dir: &Path, needed: u64) -> Result<()> {
         f.sync_all()
     })();
     let _ = std::fs::remove_file(&probe);
-    written.map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
+    written.at(dir)?;
     if let Some(free) = free_space(dir)
         && free < needed
     {
-        return Err(Error::Io {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(
+        return Err(IoError::new(
+            dir,
+            std::io::Error::new(
                 std::io::ErrorKind::StorageFull,
                 format!(
                     "only {:.1} MB free, checkpoints need about {:.1} MB",
@@ -122,7 +116,8 @@ pub fn ensure_writable(dir: &Path, needed: u64) -> Result<()> {
                     needed as f64 / 1e6
                 ),
             ),
-        });
+        )
+        .into());
     }
     Ok(())
 }
@@ -138,7 +133,7 @@ mod tests {
         write_bytes(&path, b"old").unwrap();
         let err = write_atomically(&path, |out| {
             out.write_all(b"half").unwrap();
-            Err(Error::InvalidArgument("disk full".into()))
+            Err(crate::Error::InvalidArgument("disk full".into()))
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
@@ -163,8 +158,8 @@ mod tests {
     fn unwritable_or_full_targets_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         assert!(ensure_writable(&dir.path().join("out"), 1).is_ok());
-        let err = ensure_writable(&dir.path().join("out"), u64::MAX).unwrap_err();
-        assert!(err.to_string().contains("MB free"), "{err}");
+        let err = crate::error::report(&ensure_writable(&dir.path().join("out"), u64::MAX).unwrap_err());
+        assert!(err.contains("MB free"), "{err}");
         // A path under a file cannot be a folder.
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();

@@ -553,7 +553,7 @@ pub(crate) fn next_record<R: std::io::Read>(
 /// Reads a whole text file, naming it on error.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     use crate::error::IoContext;
-    std::fs::read_to_string(path).at(path)
+    Ok(std::fs::read_to_string(path).at(path)?)
 }
 
 #[cfg(test)]

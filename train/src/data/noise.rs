@@ -230,9 +230,9 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
                 let (body, ending) = split_line_ending(line);
                 let rewritten = rewrite(format, body, candidates[i].class, new, &columns);
                 out.write_all(&rewritten).at(output)?;
-                out.write_all(ending).at(output)
+                Ok(out.write_all(ending).at(output)?)
             }
-            _ => out.write_all(line).at(output),
+            _ => Ok(out.write_all(line).at(output)?),
         })
     })?;
     write_atomically(&record, |out| {

@@ -75,10 +75,9 @@ pub fn generate(root: &Path, spec: &SyntheticSpec) -> Result<Vec<MislabeledImage
                 let dir = root.join(split).join(Expression::ALL[folder].name());
                 std::fs::create_dir_all(&dir).at(&dir)?;
                 let path = dir.join(&file);
-                image.save(&path).map_err(|e| crate::error::Error::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
+                image
+                    .save(&path)
+                    .map_err(|e| crate::error::IoError::new(&path, std::io::Error::other(e)))?;
                 if folder != class {
                     mislabeled.push(MislabeledImage {
                         file,
@@ -107,7 +106,7 @@ pub fn write_flip_record(path: &Path, mislabeled: &[MislabeledImage]) -> Result<
             Expression::ALL[m.given_class].name()
         ));
     }
-    std::fs::write(path, text).at(path)
+    Ok(std::fs::write(path, text).at(path)?)
 }
 
 #[cfg(test)]
