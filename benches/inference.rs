@@ -5,6 +5,8 @@
 //! cargo bench --no-default-features --bench inference -- MODEL.onnx [MODEL.onnx ...]
 //! ```
 //! Prints a Markdown table (milliseconds per batch, faces per second, tract/onnxruntime ratio).
+//! With `--profile`, prints instead where tract's time goes: milliseconds per run for each kind
+//! of operator, per batch size and thread count.
 //! Environment: `BENCH_SECONDS` per case (default 3), `BENCH_BATCHES` (default "1,16"),
 //! `BENCH_THREADS` (default "1,2").
 
@@ -71,6 +73,69 @@ fn ort_ms(model: &Path, batch: usize, threads: usize, seconds: f64) -> Result<(f
     ))
 }
 
+/// Prints tract's time per operator kind for each model, batch and thread count.
+fn profile(models: &[String], batches: &[usize], threads: &[usize], seconds: f64) {
+    for model in models {
+        let classifier = match Classifier::load(model, &ModelOverrides::default()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                continue;
+            }
+        };
+        for &t in threads {
+            classifier::set_inference_threads(t);
+            for &b in batches {
+                // About `seconds` of runs, from a first timing.
+                let once = tract_ms(&classifier, b, 0.2, 1);
+                let runs = ((seconds * 1000.0 / once) as usize).clamp(5, 10_000);
+                let ops = match classifier.profile(b, runs) {
+                    Ok(ops) => ops,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        continue;
+                    }
+                };
+                let total: f64 = ops.iter().map(|o| o.ms).sum();
+                println!(
+                    "\n{model}, batch {b}, {t} thread(s): {total:.3} ms per run in nodes ({once:.3} ms per call)\n"
+                );
+                println!("| operator | nodes | ms per run | share |");
+                println!("|---|---|---|---|");
+                for op in &ops {
+                    println!(
+                        "| {} | {} | {:.3} | {:.1}% |",
+                        op.op,
+                        op.nodes,
+                        op.ms,
+                        100.0 * op.ms / total
+                    );
+                }
+                let products: Vec<&(String, f64)> = ops.iter().flat_map(|o| &o.products).collect();
+                if !products.is_empty() {
+                    println!("\n| matrix product (tract's description) | ms per run | GFLOP/s |");
+                    println!("|---|---|---|");
+                    for (what, ms) in products {
+                        let dims: Vec<f64> = ["m:", "k:", "n:"]
+                            .iter()
+                            .filter_map(|key| {
+                                let at = what.find(key)? + key.len();
+                                what[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+                            })
+                            .collect();
+                        // At batch 1 tract's m, k and n are the whole product (for batches it
+                        // describes one image's).
+                        let gflops = (dims.len() == 3 && b == 1)
+                            .then(|| format!("{:.1}", 2.0 * dims.iter().product::<f64>() / (ms * 1e6)))
+                            .unwrap_or_else(|| "-".into());
+                        println!("| {what} | {ms:.3} | {gflops} |");
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn main() {
     let models: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     if models.is_empty() {
@@ -83,6 +148,10 @@ fn main() {
         .unwrap_or(3.0);
     let batches = list("BENCH_BATCHES", "1,16");
     let threads = list("BENCH_THREADS", "1,2");
+    if std::env::args().any(|a| a == "--profile") {
+        profile(&models, &batches, &threads, seconds);
+        return;
+    }
     println!(
         "| model | batch | threads | tract ms/batch | tract, calls in parallel | onnxruntime ms/batch | tract / onnxruntime |"
     );

@@ -103,7 +103,12 @@ fn tract_matches_burn_at_any_batch_size() {
         let classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
         assert!(classifier.has_embedded_metadata());
         assert_eq!(classifier.metadata(), &metadata());
-        for n in [1, 3, 8] {
+        // Each batch size unprepared (the any-size plan, or faces side by side), then prepared
+        // (its own plan, or its faces one by one through the batch-1 plan).
+        for (n, prepare) in [(1, false), (3, false), (8, false), (3, true), (8, true)] {
+            if prepare {
+                classifier.prepare_batch(n).unwrap();
+            }
             let input = random_input(n, n as u32 + 1);
             let (logits, alpha) = burn_outputs(&model, &input, n);
             let raw = classifier.run(&input).unwrap();
@@ -288,4 +293,24 @@ fn the_face_backbone_exports_and_tract_matches_burn() {
             1e-4,
         );
     }
+}
+
+#[test]
+fn the_profile_accounts_for_the_matrix_products_of_every_convolution() {
+    let model = trained_looking_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_to(dir.path(), &model, true);
+    let classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+    let ops = classifier.profile(1, 2).unwrap();
+    assert!(ops.windows(2).all(|w| w[0].ms >= w[1].ms), "slowest first");
+    assert!(ops.iter().all(|o| o.nodes > 0 && o.ms >= 0.0));
+    let products: Vec<&(String, f64)> = ops.iter().flat_map(|o| &o.products).collect();
+    // ResNet-18: stem + 16 block convolutions + 3 downsample convolutions, then the two heads.
+    assert!(products.len() >= 20, "{products:?}");
+    assert!(
+        products
+            .iter()
+            .all(|(what, _)| what.contains("m:") && what.contains("k:")),
+        "{products:?}"
+    );
 }

@@ -39,6 +39,7 @@ impl DetectorKind {
 
 /// A face detector, ready to run.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One detector per recognizer, made once: boxing would buy nothing.
 pub enum Detector {
     /// MTCNN.
     Mtcnn(Mtcnn),

@@ -101,7 +101,7 @@ impl RetinaFace {
 
     fn from_bytes(bytes: &[u8], path: &Path, config: RetinaFaceConfig) -> Result<RetinaFace> {
         if let Some(m) = config.min_face
-            && !(m >= SEARCH_FACE)
+            && (m.is_nan() || m < SEARCH_FACE)
         {
             return Err(Error::InvalidArgument(format!(
                 "the minimum face size must be at least {SEARCH_FACE} pixels, got {m}"
@@ -189,7 +189,7 @@ impl RetinaFace {
         let mut found = Vec::with_capacity(boxes.len());
         for b in boxes {
             let side = b.width().max(b.height()) * 2.0;
-            if !(side >= 8.0) {
+            if side.is_nan() || side < 8.0 {
                 continue;
             }
             let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
