@@ -10,11 +10,11 @@
 #![deny(missing_docs)]
 
 pub mod classifier;
+pub mod default_model;
 pub mod draw;
 pub mod error;
 pub mod evaluate;
 pub mod face;
-pub mod models;
 pub mod output;
 pub mod overlay;
 pub mod plot;

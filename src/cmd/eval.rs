@@ -10,7 +10,7 @@ use scn::plot;
 use scn::train::data::{Dataset, Split};
 
 use crate::cli::EvalArgs;
-use crate::cmd::{data::open_options, model};
+use crate::cmd::{data::open_options, load};
 
 /// The report as text: overall and per-class accuracy, the confusion matrix, throughput.
 pub fn render(report: &EvalReport, counts: &[u64]) -> String {
@@ -61,7 +61,7 @@ pub fn render(report: &EvalReport, counts: &[u64]) -> String {
 /// Runs `scn eval`.
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let split = Split::from(args.split);
-    let classifier = model::load(&args.model)?;
+    let classifier = load::classifier(&args.model)?;
     let options = open_options(&args.dataset.open)?;
     let dataset = Dataset::open(args.dataset.data(), &options)
         .with_context(|| format!("cannot read the dataset at {}", args.dataset.data().display()))?;

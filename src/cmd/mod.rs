@@ -4,7 +4,7 @@ mod data;
 mod eval;
 #[cfg(feature = "train")]
 mod export;
-mod model;
+mod load;
 mod predict;
 mod run;
 #[cfg(feature = "train")]

@@ -15,7 +15,7 @@ use scn::track::TrackerConfig;
 use serde_json::json;
 
 use crate::cli::PredictArgs;
-use crate::cmd::model;
+use crate::cmd::load;
 
 /// One classified face of an image.
 struct Face {
@@ -119,11 +119,11 @@ fn faces_of(
 
 /// Runs `scn predict`.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
-    let classifier = model::load(&args.model)?;
+    let classifier = load::classifier(&args.model)?;
     let files = scn::source::images::expand(&args.images)?;
     let side = classifier.metadata().input.size;
     let classes = classifier.classes().to_vec();
-    let detector = model::detector(args.detector, args.min_face, args.face_threshold)?;
+    let detector = load::detector(args.detector, args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: 1,
         ..TrackerConfig::default()

@@ -18,7 +18,7 @@ use scn::source::{Frame, FrameSource};
 use scn::track::TrackerConfig;
 use scn::window::Display;
 
-use super::model;
+use super::load;
 use crate::cli::RunArgs;
 
 fn list_cameras() -> Result<ExitCode> {
@@ -113,8 +113,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     log::info!("reading {}", source.describe());
 
-    let classifier = model::load(&args.model)?;
-    let detector = model::detector(args.detector, args.min_face, args.face_threshold)?;
+    let classifier = load::classifier(&args.model)?;
+    let detector = load::detector(args.detector, args.min_face, args.face_threshold)?;
     let tracking = TrackerConfig {
         window: if args.raw { 1 } else { args.smooth.max(1) },
         ..TrackerConfig::default()

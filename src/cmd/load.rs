@@ -1,4 +1,4 @@
-//! Loading the classifier from the shared model arguments.
+//! Loading the classifier and the face detector from the arguments that the commands share.
 
 use anyhow::{Context, Result, anyhow, bail};
 use scn::classifier::{Classifier, Layout, ModelOverrides, OutputKind};
@@ -29,10 +29,10 @@ pub fn overrides(args: &ModelArgs) -> Result<ModelOverrides> {
 }
 
 /// Loads the model the arguments name (the default model if they name none).
-pub fn load(args: &ModelArgs) -> Result<Classifier> {
+pub fn classifier(args: &ModelArgs) -> Result<Classifier> {
     let path = match &args.model {
         Some(path) => path.clone(),
-        None => scn::models::default_model()?,
+        None => scn::default_model::default_model()?,
     };
     let mut classifier = Classifier::load(&path, &overrides(args)?)
         .with_context(|| format!("cannot load the model {}", path.display()))?;
