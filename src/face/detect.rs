@@ -11,9 +11,8 @@
 //! finds exactly one candidate at a scale, it reads that candidate's box regression from a
 //! flipped array (`np.flipud`), i.e. from the wrong cell.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use image::RgbImage;
 use rayon::prelude::*;
@@ -401,7 +400,8 @@ struct Refiner {
     model: InferenceModel,
     side: usize,
     path: PathBuf,
-    plans: Mutex<HashMap<usize, Arc<TypedSimplePlan>>>,
+    /// One plan per batch size of [`REFINER_BATCHES`].
+    plans: PlanCache,
 }
 
 impl Refiner {
@@ -410,26 +410,21 @@ impl Refiner {
             model,
             side,
             path,
-            plans: Mutex::new(HashMap::new()),
+            plans: PlanCache::new(REFINER_BATCHES.len() + 1),
         };
         refiner.plan(1)?;
         Ok(refiner)
     }
 
     fn plan(&self, batch: usize) -> Result<Arc<TypedSimplePlan>> {
-        if let Some(plan) = self.plans.lock().ok().and_then(|p| p.get(&batch).cloned()) {
-            return Ok(plan);
-        }
         let s = self.side;
-        let plan = compile(
-            &self.model,
-            tvec![batch.into(), s.into(), s.into(), 3.into()],
-            &self.path,
-        )?;
-        if let Ok(mut plans) = self.plans.lock() {
-            plans.insert(batch, plan.clone());
-        }
-        Ok(plan)
+        self.plans.get((batch, s), || {
+            compile(
+                &self.model,
+                tvec![batch.into(), s.into(), s.into(), 3.into()],
+                &self.path,
+            )
+        })
     }
 
     /// Runs the network on `n` transposed crops; each output holds `n` rows.
