@@ -80,6 +80,19 @@ pub(super) fn open(path: &Path, options: &OpenOptions) -> Result<Dataset> {
 }
 
 /// The split of a `Usage` value.
+/// The split of a Usage field; one that names none is reported (an error in strict mode).
+fn usage_or_report(usage: &str, location: &str, issues: &mut Issues) -> Result<Option<Split>> {
+    let split = usage_split(usage);
+    if split.is_none() {
+        issues.report(
+            IssueKind::MalformedLine,
+            location,
+            format!("Usage '{}' is none of Training, PublicTest, PrivateTest", usage.trim()),
+        )?;
+    }
+    Ok(split)
+}
+
 fn usage_split(usage: &str) -> Option<Split> {
     match usage.trim() {
         "Training" => Some(Split::Train),
@@ -188,12 +201,7 @@ fn read_pixel_csv(main: &Path, train_override: Option<&Path>, issues: &mut Issue
                 )?;
                 continue;
             };
-            let Some(split) = usage_split(&usage) else {
-                issues.report(
-                    IssueKind::MalformedLine,
-                    location,
-                    format!("Usage '{}' is none of Training, PublicTest, PrivateTest", usage.trim()),
-                )?;
+            let Some(split) = usage_or_report(&usage, &location, issues)? else {
                 continue;
             };
             if !wanted.contains(&split) {
@@ -260,12 +268,7 @@ fn read_original_labels(root: &Path, train_override: Option<&Path>, issues: &mut
                 )?;
                 continue;
             };
-            let Some(split) = usage_split(usage) else {
-                issues.report(
-                    IssueKind::MalformedLine,
-                    location,
-                    format!("Usage '{}' is none of Training, PublicTest, PrivateTest", usage.trim()),
-                )?;
+            let Some(split) = usage_or_report(usage, &location, issues)? else {
                 continue;
             };
             if !wanted.contains(&split) {
@@ -287,17 +290,12 @@ fn read_original_labels(root: &Path, train_override: Option<&Path>, issues: &mut
                 }
             };
             let name = name.trim();
-            if !seen.insert(name.to_string()) {
-                issues.report(IssueKind::Duplicate, location, format!("'{name}' is labelled again"))?;
+            if !issues.first_listing(&mut seen, name, &location)? {
                 continue;
             }
             let image = root.join(super::ferplus::split_dir(split)).join(name);
-            if name.is_empty() || !image.is_file() {
-                issues.report(
-                    IssueKind::MissingImage,
-                    location,
-                    format!("{} does not exist", image.display()),
-                )?;
+            // (An empty name joins to the folder itself, which is not an image file.)
+            if !issues.image_exists(&image, &location)? {
                 continue;
             }
             data.push(ImageRef::File(image), Label::hard(class));

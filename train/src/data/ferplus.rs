@@ -241,12 +241,7 @@ fn read_split(labels: &Path, dir: &Path, split: Split, mode: LabelMode, issues: 
                 continue;
             }
         };
-        if !seen.insert(row.name.clone()) {
-            issues.report(
-                IssueKind::Duplicate,
-                location,
-                format!("'{}' is listed again", row.name),
-            )?;
+        if !issues.first_listing(&mut seen, &row.name, &location)? {
             continue;
         }
         let distribution = match process_votes(&row.votes, mode) {
@@ -257,12 +252,7 @@ fn read_split(labels: &Path, dir: &Path, split: Split, mode: LabelMode, issues: 
             }
         };
         let image: PathBuf = dir.join(&row.name);
-        if !image.is_file() {
-            issues.report(
-                IssueKind::MissingImage,
-                location,
-                format!("{} does not exist", image.display()),
-            )?;
+        if !issues.image_exists(&image, &location)? {
             continue;
         }
         let class = distribution

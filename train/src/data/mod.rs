@@ -349,6 +349,34 @@ impl Issues {
         Ok(())
     }
 
+    /// Whether `name` is listed for the first time; a second listing is reported as a
+    /// duplicate (an error in strict mode), and the caller skips it.
+    pub(crate) fn first_listing(
+        &mut self,
+        seen: &mut std::collections::HashSet<String>,
+        name: &str,
+        location: &str,
+    ) -> Result<bool> {
+        if seen.insert(name.to_string()) {
+            return Ok(true);
+        }
+        self.report(IssueKind::Duplicate, location, format!("'{name}' is listed again"))?;
+        Ok(false)
+    }
+
+    /// A missing image is reported (an error in strict mode); true when `image` exists.
+    pub(crate) fn image_exists(&mut self, image: &Path, location: &str) -> Result<bool> {
+        if image.is_file() {
+            return Ok(true);
+        }
+        self.report(
+            IssueKind::MissingImage,
+            location,
+            format!("{} does not exist", image.display()),
+        )?;
+        Ok(false)
+    }
+
     pub(crate) fn into_vec(self) -> Vec<Issue> {
         self.list
     }

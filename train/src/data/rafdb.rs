@@ -122,21 +122,11 @@ pub(super) fn open(path: &Path, options: &OpenOptions) -> Result<Dataset> {
             if !wanted.contains(&entry.split) {
                 continue;
             }
-            if !seen.insert(entry.name.clone()) {
-                issues.report(
-                    IssueKind::Duplicate,
-                    location,
-                    format!("'{}' is listed again", entry.name),
-                )?;
+            if !issues.first_listing(&mut seen, &entry.name, &location)? {
                 continue;
             }
             let image = image_path(&entry.name);
-            if !image.is_file() {
-                issues.report(
-                    IssueKind::MissingImage,
-                    location,
-                    format!("{} does not exist", image.display()),
-                )?;
+            if !issues.image_exists(&image, &location)? {
                 continue;
             }
             let data = if entry.split == Split::Train {
