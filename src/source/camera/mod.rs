@@ -14,6 +14,17 @@ use image::RgbImage;
 
 use super::{Frame, FrameSource, SourceError};
 
+mod pixels;
+pub use pixels::{nv12_to_rgb, yuyv_to_rgb};
+
+/// The devices behind [`Camera`]: nokhwa's, or none in a build without the `camera` feature.
+#[cfg(feature = "camera")]
+#[path = "nokhwa_device.rs"]
+mod imp;
+#[cfg(not(feature = "camera"))]
+#[path = "no_device.rs"]
+mod imp;
+
 /// One camera the system reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraEntry {
@@ -366,231 +377,6 @@ fn reopen_device(
 /// Pause between attempts to reopen a camera.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Converts one YUYV (YUY2) frame to RGB (BT.601, limited range).
-pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, out: &mut [u8]) -> bool {
-    if data.len() < width * height * 2 || out.len() < width * height * 3 {
-        return false;
-    }
-    for (i, quad) in data[..width * height * 2].chunks_exact(4).enumerate() {
-        let (y0, u, y1, v) = (quad[0], quad[1], quad[2], quad[3]);
-        let o = i * 6;
-        out[o..o + 3].copy_from_slice(&yuv_to_rgb(y0, u, v));
-        out[o + 3..o + 6].copy_from_slice(&yuv_to_rgb(y1, u, v));
-    }
-    true
-}
-
-/// Converts one NV12 frame (Y plane, then interleaved UV at half resolution) to RGB.
-pub fn nv12_to_rgb(data: &[u8], width: usize, height: usize, out: &mut [u8]) -> bool {
-    let plane = width * height;
-    if data.len() < plane + plane / 2 || out.len() < plane * 3 {
-        return false;
-    }
-    let (ys, uv) = data.split_at(plane);
-    for y in 0..height {
-        for x in 0..width {
-            let c = (y / 2) * width + (x / 2) * 2;
-            let (u, v) = (uv.get(c).copied().unwrap_or(128), uv.get(c + 1).copied().unwrap_or(128));
-            let o = (y * width + x) * 3;
-            out[o..o + 3].copy_from_slice(&yuv_to_rgb(ys[y * width + x], u, v));
-        }
-    }
-    true
-}
-
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = 298 * (i32::from(y) - 16);
-    let (d, e) = (i32::from(u) - 128, i32::from(v) - 128);
-    let clip = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [clip(c + 409 * e), clip(c - 100 * d - 208 * e), clip(c + 516 * d)]
-}
-
-#[cfg(feature = "camera")]
-mod imp {
-    use image::RgbImage;
-    use nokhwa::pixel_format::RgbFormat;
-    use nokhwa::utils::{
-        ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
-    };
-
-    use super::{CameraEntry, CameraRequest, SourceError, describe_found, find};
-
-    fn index_string(index: &CameraIndex) -> String {
-        match index {
-            CameraIndex::Index(i) => i.to_string(),
-            CameraIndex::String(s) => s.clone(),
-        }
-    }
-
-    pub fn list() -> Result<Vec<CameraEntry>, SourceError> {
-        let found = nokhwa::query(ApiBackend::Auto).map_err(|e| SourceError::Camera {
-            camera: "(query)".into(),
-            reason: format!("cannot list the cameras: {e}"),
-        })?;
-        Ok(found
-            .iter()
-            .map(|c| CameraEntry {
-                index: index_string(c.index()),
-                name: c.human_name(),
-                description: c.description().to_string(),
-            })
-            .collect())
-    }
-
-    pub struct Inner {
-        camera: nokhwa::Camera,
-        name: String,
-    }
-
-    impl super::CameraDevice for Inner {
-        fn describe(&self) -> String {
-            Inner::describe(self)
-        }
-
-        fn fps(&self) -> Option<f64> {
-            Inner::fps(self)
-        }
-
-        fn read_into(&mut self, out: &mut RgbImage) -> Result<(), SourceError> {
-            Inner::read_into(self, out)
-        }
-    }
-
-    impl Inner {
-        pub fn open(request: &CameraRequest) -> Result<Inner, SourceError> {
-            let error = |reason: String| SourceError::Camera {
-                camera: request.camera.clone(),
-                reason,
-            };
-            let found = list()?;
-            let entry = find(&request.camera, &found)
-                .ok_or_else(|| error(format!("no such camera; {}", describe_found(&found))))?;
-            let index = match entry.index.parse::<u32>() {
-                Ok(i) => CameraIndex::Index(i),
-                Err(_) => CameraIndex::String(entry.index.clone()),
-            };
-            let wanted = match (request.resolution, request.fps) {
-                (Some((w, h)), fps) => RequestedFormatType::Closest(CameraFormat::new(
-                    Resolution::new(w, h),
-                    FrameFormat::MJPEG,
-                    fps.unwrap_or(30),
-                )),
-                (None, Some(fps)) => RequestedFormatType::HighestFrameRate(fps),
-                (None, None) => RequestedFormatType::AbsoluteHighestFrameRate,
-            };
-            let format = RequestedFormat::new::<RgbFormat>(wanted);
-            let mut camera = nokhwa::Camera::new(index, format)
-                .map_err(|e| error(format!("cannot open \"{}\": {e}", entry.name)))?;
-            camera
-                .open_stream()
-                .map_err(|e| error(format!("cannot start \"{}\": {e}", entry.name)))?;
-            Ok(Inner {
-                camera,
-                name: entry.name.clone(),
-            })
-        }
-
-        pub fn describe(&self) -> String {
-            let f = self.camera.camera_format();
-            format!(
-                "camera \"{}\" ({}x{}, {} fps, {})",
-                self.name,
-                f.resolution().width(),
-                f.resolution().height(),
-                f.frame_rate(),
-                f.format()
-            )
-        }
-
-        pub fn fps(&self) -> Option<f64> {
-            Some(f64::from(self.camera.frame_rate()))
-        }
-
-        pub fn read_into(&mut self, out: &mut RgbImage) -> Result<(), SourceError> {
-            let error = |reason: String| SourceError::Camera {
-                camera: self.name.clone(),
-                reason,
-            };
-            let buffer = self.camera.frame().map_err(|e| error(format!("no frame: {e}")))?;
-            let res = buffer.resolution();
-            let (w, h) = (res.width() as usize, res.height() as usize);
-            let data = buffer.buffer();
-            let format = buffer.source_frame_format();
-            if format == FrameFormat::MJPEG {
-                let decoded = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
-                    .map_err(|e| error(format!("a corrupt MJPEG frame: {e}")))?;
-                *out = decoded.into_rgb8();
-                return Ok(());
-            }
-            if out.dimensions() != (w as u32, h as u32) {
-                *out = RgbImage::new(w as u32, h as u32);
-            }
-            let dst: &mut [u8] = out;
-            let ok = match format {
-                FrameFormat::YUYV => super::yuyv_to_rgb(data, w, h, dst),
-                FrameFormat::NV12 => super::nv12_to_rgb(data, w, h, dst),
-                FrameFormat::GRAY if data.len() >= w * h => {
-                    for (o, &g) in dst.chunks_exact_mut(3).zip(data) {
-                        o.fill(g);
-                    }
-                    true
-                }
-                FrameFormat::RAWRGB if data.len() >= w * h * 3 => {
-                    dst.copy_from_slice(&data[..w * h * 3]);
-                    true
-                }
-                FrameFormat::RAWBGR if data.len() >= w * h * 3 => {
-                    for (o, i) in dst.chunks_exact_mut(3).zip(data.chunks_exact(3)) {
-                        o.copy_from_slice(&[i[2], i[1], i[0]]);
-                    }
-                    true
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err(error(format!(
-                    "a {format} frame of {} bytes does not fit {w}x{h}",
-                    data.len()
-                )));
-            }
-            Ok(())
-        }
-    }
-}
-
-#[cfg(not(feature = "camera"))]
-mod imp {
-    use image::RgbImage;
-
-    use super::{CameraEntry, CameraRequest, SourceError};
-
-    pub fn list() -> Result<Vec<CameraEntry>, SourceError> {
-        Err(SourceError::NoCameraSupport)
-    }
-
-    pub struct Inner;
-
-    impl super::CameraDevice for Inner {
-        fn describe(&self) -> String {
-            String::new()
-        }
-
-        fn fps(&self) -> Option<f64> {
-            None
-        }
-
-        fn read_into(&mut self, _: &mut RgbImage) -> Result<(), SourceError> {
-            Err(SourceError::NoCameraSupport)
-        }
-    }
-
-    impl Inner {
-        pub fn open(_: &CameraRequest) -> Result<Inner, SourceError> {
-            Err(SourceError::NoCameraSupport)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,22 +397,6 @@ mod tests {
         assert!(find("5", &found).is_none());
         assert!(describe_found(&found).contains("2 \"Logitech C920\""));
         assert!(describe_found(&[]).contains("no cameras"));
-    }
-
-    #[test]
-    fn yuv_frames_convert_to_rgb() {
-        // Black, white and mid grey in limited range; a saturated red.
-        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
-        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
-        let red = yuv_to_rgb(81, 90, 240);
-        assert!(red[0] > 250 && red[1] < 5 && red[2] < 5, "{red:?}");
-        let mut out = vec![0u8; 2 * 2 * 3];
-        assert!(yuyv_to_rgb(&[235, 128, 16, 128, 235, 128, 16, 128], 2, 2, &mut out));
-        assert_eq!(&out[..6], &[255, 255, 255, 0, 0, 0]);
-        assert!(!yuyv_to_rgb(&[0; 3], 2, 2, &mut out), "a short frame is refused");
-        let mut out = vec![0u8; 2 * 2 * 3];
-        assert!(nv12_to_rgb(&[235, 16, 16, 235, 128, 128], 2, 2, &mut out));
-        assert_eq!(&out[..6], &[255, 255, 255, 0, 0, 0]);
     }
 
     /// A device that delivers `frames` frames, then fails (unplugged) or, when `hangs`, never
