@@ -125,9 +125,11 @@ fn profile(models: &[String], batches: &[usize], threads: &[usize], seconds: f64
                             .collect();
                         // At batch 1 tract's m, k and n are the whole product (for batches it
                         // describes one image's).
-                        let gflops = (dims.len() == 3 && b == 1)
-                            .then(|| format!("{:.1}", 2.0 * dims.iter().product::<f64>() / (ms * 1e6)))
-                            .unwrap_or_else(|| "-".into());
+                        let gflops = if dims.len() == 3 && b == 1 {
+                            format!("{:.1}", 2.0 * dims.iter().product::<f64>() / (ms * 1e6))
+                        } else {
+                            "-".into()
+                        };
                         println!("| {what} | {ms:.3} | {gflops} |");
                     }
                 }

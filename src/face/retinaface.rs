@@ -235,7 +235,7 @@ impl RetinaFace {
                 .to_plain_array_view::<f32>()
                 .map_err(|e| Error::Inference(format!("RetinaFace output {i}: {e:#}")))?;
             let values: Vec<f32> = view.iter().copied().collect();
-            if values.len() % per != 0 {
+            if !values.len().is_multiple_of(per) {
                 return Err(Error::Inference(format!(
                     "RetinaFace output {i} has {} values, not rows of {per}",
                     values.len()
@@ -319,7 +319,7 @@ fn decode(
     let mut faces: Vec<Face> = Vec::new();
     for (i, p) in priors.iter().enumerate() {
         let score = conf[i * 2 + 1];
-        if !(score > config.score_threshold) {
+        if score.is_nan() || score <= config.score_threshold {
             continue;
         }
         let l = &loc[i * 4..i * 4 + 4];
