@@ -181,9 +181,11 @@ impl Classifier {
             .map_err(|e| Error::Inference(format!("{e:#}")))?
             .into_tvalue();
         let mut state = plan.spawn().map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let runs = runs.max(1);
         let mut times: HashMap<String, OpTime> = HashMap::new();
+        // Node id -> its matrix product's index in its operator's `products`.
         let mut product_slots: HashMap<usize, usize> = HashMap::new();
-        for run in 0..runs.max(1) + 1 {
+        for run in 0..=runs {
             state
                 .run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
                     let started = std::time::Instant::now();
@@ -201,13 +203,13 @@ impl Classifier {
                         entry.ms += ms;
                         if run == 1 {
                             entry.nodes += 1;
-                        }
-                        let info = node.op().info().unwrap_or_default();
-                        if let Some(product) = info.into_iter().find(|line| line.starts_with("Mult:")) {
-                            let slot = *product_slots.entry(node.id).or_insert_with(|| {
+                            let info = node.op().info().unwrap_or_default();
+                            if let Some(product) = info.into_iter().find(|line| line.starts_with("Mult:")) {
+                                product_slots.insert(node.id, entry.products.len());
                                 entry.products.push((product, 0.0));
-                                entry.products.len() - 1
-                            });
+                            }
+                        }
+                        if let Some(&slot) = product_slots.get(&node.id) {
                             entry.products[slot].1 += ms;
                         }
                     }
@@ -217,9 +219,9 @@ impl Classifier {
         }
         let mut times: Vec<OpTime> = times.into_values().collect();
         for t in &mut times {
-            t.ms /= runs.max(1) as f64;
+            t.ms /= runs as f64;
             for product in &mut t.products {
-                product.1 /= runs.max(1) as f64;
+                product.1 /= runs as f64;
             }
         }
         times.sort_by(|a, b| b.ms.total_cmp(&a.ms));

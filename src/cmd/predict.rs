@@ -1,9 +1,9 @@
 //! `scn predict`: the faces of photos, or face crops, classified with an exported model.
 //!
-//! A photo goes through the same pipeline as `scn run --images`: faces found (`--detector`: RetinaFace or MTCNN), aligned
-//! to the model's face template, classified. An image no larger than twice the model's input
-//! side (a face crop such as FERPlus's 48x48 images), or any image with `--crop`, is classified
-//! whole, as the model was trained on crops.
+//! A photo goes through the same pipeline as `scn run --images`: faces found (`--detector`:
+//! RetinaFace or MTCNN), aligned to the model's face template, classified. An image no larger
+//! than twice the model's input side (a face crop such as FERPlus's 48x48 images), or any image
+//! with `--crop`, is classified whole, as the model was trained on crops.
 
 use std::process::ExitCode;
 

@@ -132,7 +132,8 @@ pub fn report(error: &dyn std::error::Error) -> String {
     let mut next = error.source();
     while let Some(source) = next {
         let part = source.to_string();
-        // Sources that already repeat their own source's text are not printed twice.
+        // A source whose text the message already ends with (an error that prints its own
+        // source) is not printed twice.
         if !text.ends_with(&part) {
             text.push_str(": ");
             text.push_str(&part);

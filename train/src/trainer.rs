@@ -788,7 +788,7 @@ struct EpochPlan<'c> {
 
 /// A trained epoch, before validation.
 struct EpochStats {
-    epoch: usize,
+    /// Its metrics so far (the epoch number among them).
     metrics: EpochMetrics,
     started: Instant,
 }
@@ -856,7 +856,7 @@ impl Run<'_> {
                 if b.indices.len() < 2 {
                     continue;
                 }
-                let (trained, stats) = self.step(model, optimizer, &b, &plan, step)?;
+                let (trained, stats) = self.step(model, optimizer, b, &plan, step)?;
                 model = trained;
                 accumulator.add(&stats);
                 observer.step(step + 1, stats.loss);
@@ -865,14 +865,7 @@ impl Run<'_> {
         })?;
         Ok(trained.map(|model| {
             let metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
-            (
-                model,
-                EpochStats {
-                    epoch,
-                    metrics,
-                    started,
-                },
-            )
+            (model, EpochStats { metrics, started })
         }))
     }
 
@@ -897,12 +890,12 @@ impl Run<'_> {
         &mut self,
         model: Scn,
         optimizer: &mut ModuleOptimizer,
-        b: &batch::Batch,
+        b: batch::Batch,
         plan: &EpochPlan<'_>,
         step: usize,
     ) -> Result<(Scn, StepStats)> {
         let (config, num_classes, n) = (&self.config, self.num_classes, b.indices.len());
-        let images = Tensor::<4>::from_data(TensorData::new(b.images.clone(), b.shape), &self.ad_device);
+        let images = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &self.ad_device);
         let (labels, targets) = batch_targets(
             &b.indices,
             self.samples,
@@ -979,11 +972,8 @@ impl Run<'_> {
         stats: EpochStats,
         observer: &mut dyn Observer,
     ) -> Result<()> {
-        let EpochStats {
-            epoch,
-            mut metrics,
-            started,
-        } = stats;
+        let EpochStats { mut metrics, started } = stats;
+        let epoch = metrics.epoch;
         observer.validating(self.val_samples.len());
         metrics.validation = (!self.val_samples.is_empty()).then(|| {
             evaluate(

@@ -79,7 +79,6 @@ pub(super) fn open(path: &Path, options: &OpenOptions) -> Result<Dataset> {
     })
 }
 
-/// The split of a `Usage` value.
 /// The split of a Usage field; one that names none is reported (an error in strict mode).
 fn usage_or_report(usage: &str, location: &str, issues: &mut Issues) -> Result<Option<Split>> {
     let split = usage_split(usage);
@@ -93,6 +92,7 @@ fn usage_or_report(usage: &str, location: &str, issues: &mut Issues) -> Result<O
     Ok(split)
 }
 
+/// The split of a `Usage` value.
 fn usage_split(usage: &str) -> Option<Split> {
     match usage.trim() {
         "Training" => Some(Split::Train),
