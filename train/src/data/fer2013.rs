@@ -185,12 +185,7 @@ fn read_pixel_csv(main: &Path, train_override: Option<&Path>, issues: &mut Issue
         let mut slots: Vec<(Split, usize, usize)> = Vec::new();
         let (mut reader, cols) = open_csv(&file, &["emotion", "pixels", "Usage"])?;
         let mut record = csv::ByteRecord::new();
-        loop {
-            let line = match super::next_record(&mut reader, &mut record, &file, issues)? {
-                super::Next::Record(line) => line,
-                super::Next::Skipped => continue,
-                super::Next::End => break,
-            };
+        while let Some(line) = super::next_record(&mut reader, &mut record, &file, issues)? {
             let location = format!("{}:{line}", file.display());
             let field = |i: usize| record.get(cols[i]).map(|b| String::from_utf8_lossy(b).into_owned());
             let (Some(emotion), Some(usage)) = (field(0), field(2)) else {
@@ -251,12 +246,7 @@ fn read_original_labels(root: &Path, train_override: Option<&Path>, issues: &mut
         let (mut reader, cols) = open_csv(&file, &["Usage", "ferplus_image_name", "fer2013_emotion"])?;
         let mut record = csv::StringRecord::new();
         let mut seen = HashSet::new();
-        loop {
-            let line = match super::next_record(&mut reader, &mut record, &file, issues)? {
-                super::Next::Record(line) => line,
-                super::Next::Skipped => continue,
-                super::Next::End => break,
-            };
+        while let Some(line) = super::next_record(&mut reader, &mut record, &file, issues)? {
             let location = format!("{}:{line}", file.display());
             let (Some(usage), Some(name), Some(emotion)) =
                 (record.get(cols[0]), record.get(cols[1]), record.get(cols[2]))
@@ -360,13 +350,8 @@ mod tests {
         );
         std::fs::write(&csv, text).unwrap();
         let ds = Dataset::open(&csv, &OpenOptions::default()).unwrap();
-        let got: Vec<_> = ds
-            .issues
-            .iter()
-            .map(|i| (i.kind, i.location.rsplit(':').next().unwrap().to_string()))
-            .collect();
         assert_eq!(
-            got,
+            super::super::testutil::issue_lines(&ds),
             vec![
                 (IssueKind::LabelOutOfRange, "6".into()),
                 (IssueKind::CorruptImage, "7".into()),

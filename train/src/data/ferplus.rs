@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClassList, Dataset, Format, ImageRef, IssueKind, Issues, Label, OpenOptions, Split, SplitData};
 use crate::error::{Error, Result};
+use crate::metrics::argmax;
 
 /// Number of vote columns in label.csv (8 emotions, unknown, not-a-face).
 pub(crate) const VOTES: usize = 10;
@@ -78,7 +79,8 @@ pub(crate) fn process_votes(
     let mut unknown = false;
     match mode {
         LabelMode::Majority => {
-            let (arg, max) = argmax(&raw);
+            let arg = argmax(&raw);
+            let max = raw[arg];
             if max > 0.5 * sum_list {
                 emotion[arg] = max;
             } else {
@@ -117,7 +119,7 @@ pub(crate) fn process_votes(
     if unknown {
         return Err(EXCLUDED_NO_MAJORITY);
     }
-    let (winner, _) = argmax(&emotion);
+    let winner = argmax(&emotion);
     if winner >= CLASSES {
         return Err(EXCLUDED_UNKNOWN);
     }
@@ -127,17 +129,6 @@ pub(crate) fn process_votes(
         *o = (*e / total) as f32;
     }
     Ok(out)
-}
-
-/// Index and value of the first maximum (numpy's argmax).
-fn argmax(values: &[f64]) -> (usize, f64) {
-    let mut best = (0, values[0]);
-    for (i, &v) in values.iter().enumerate().skip(1) {
-        if v > best.1 {
-            best = (i, v);
-        }
-    }
-    best
 }
 
 /// One parsed row of label.csv.
@@ -224,12 +215,7 @@ fn read_split(labels: &Path, dir: &Path, split: Split, mode: LabelMode, issues: 
     let mut seen = HashSet::new();
     let mut record = csv::StringRecord::new();
     let mut reader = csv_reader(labels)?;
-    loop {
-        let line = match super::next_record(&mut reader, &mut record, labels, issues)? {
-            super::Next::Record(line) => line,
-            super::Next::Skipped => continue,
-            super::Next::End => break,
-        };
+    while let Some(line) = super::next_record(&mut reader, &mut record, labels, issues)? {
         let location = format!("{}:{line}", labels.display());
         if record.len() == 1 && record[0].trim().is_empty() {
             continue;
@@ -388,13 +374,8 @@ mod tests {
         text.push_str("g.png,\"(0, 0, 48, 48)\",1,2,x,0,0,0,0,0,0,0\nh.png,1,2\nb.png,\"(0, 0, 48, 48)\",0,10,0,0,0,0,0,0,0,0\nz.png,\"(0, 0, 48, 48)\",0,10,0,0,0,0,0,0,0,0\n");
         std::fs::write(&labels, text).unwrap();
         let ds = Dataset::open(dir.path(), &OpenOptions::default()).unwrap();
-        let got: Vec<_> = ds
-            .issues
-            .iter()
-            .map(|i| (i.kind, i.location.rsplit(':').next().unwrap().to_string()))
-            .collect();
         assert_eq!(
-            got,
+            super::super::testutil::issue_lines(&ds),
             vec![
                 (IssueKind::MalformedLine, "4".to_string()),
                 (IssueKind::MalformedLine, "5".to_string()),

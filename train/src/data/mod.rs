@@ -540,40 +540,32 @@ impl CsvRecord for csv::ByteRecord {
     }
 }
 
-/// What [`next_record`] found.
-pub(crate) enum Next {
-    /// A record, read from this 1-based line.
-    Record(u64),
-    /// A record that could not be parsed (already reported as an issue).
-    Skipped,
-    /// The end of the file.
-    End,
-}
-
-/// Reads the next record of a label CSV: unparsable records are reported as malformed lines,
-/// I/O errors end the reading with an error naming the file and line.
+/// Reads the next record of a label CSV and returns the 1-based line it starts on, or `None` at
+/// the end of the file. Unparsable records are reported as malformed lines and skipped; I/O
+/// errors end the reading with an error naming the file and line.
 pub(crate) fn next_record<R: std::io::Read>(
     reader: &mut csv::Reader<R>,
     record: &mut impl CsvRecord,
     file: &Path,
     issues: &mut Issues,
-) -> Result<Next> {
-    let line = reader.position().line();
-    match record.read_from(reader) {
-        Ok(true) => Ok(Next::Record(line)),
-        Ok(false) => Ok(Next::End),
-        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => Err(Error::Malformed {
-            path: file.to_path_buf(),
-            line: Some(line),
-            reason: e.to_string(),
-        }),
-        Err(e) => {
-            issues.report(
+) -> Result<Option<u64>> {
+    loop {
+        let line = reader.position().line();
+        match record.read_from(reader) {
+            Ok(true) => return Ok(Some(line)),
+            Ok(false) => return Ok(None),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(Error::Malformed {
+                    path: file.to_path_buf(),
+                    line: Some(line),
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => issues.report(
                 IssueKind::MalformedLine,
                 format!("{}:{line}", file.display()),
                 e.to_string(),
-            )?;
-            Ok(Next::Skipped)
+            )?,
         }
     }
 }
@@ -588,6 +580,14 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 pub(crate) mod testutil {
     //! Helpers that write small synthetic datasets for the readers' tests.
     use std::path::Path;
+
+    /// Each issue of `ds` as its kind and the line number that ends its location.
+    pub fn issue_lines(ds: &super::Dataset) -> Vec<(super::IssueKind, String)> {
+        ds.issues
+            .iter()
+            .map(|i| (i.kind, i.location.rsplit(':').next().unwrap_or_default().to_string()))
+            .collect()
+    }
 
     /// Writes a `size`x`size` grey PNG whose pixels depend on `seed`.
     pub fn write_png(path: &Path, size: u32, seed: u8) {
