@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{have_program, scn, text, tiny_model};
+use common::{fails_naming, have_program, scn, text, tiny_model};
 
 /// One tiny model for all tests of this file.
 fn model() -> &'static Path {
@@ -368,12 +368,7 @@ fn missing_inputs_are_named() {
         "--no-window",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("/nonexistent/clip.mp4"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_naming(&out, &["/nonexistent/clip.mp4"]);
 
     let out = scn(&[
         "run",
@@ -384,28 +379,17 @@ fn missing_inputs_are_named() {
         "--no-window",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("/nonexistent/photos"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_naming(&out, &["/nonexistent/photos"]);
 
     let out = scn(&["run", "-m", m, "--images", faces_dir().to_str().unwrap(), "--no-window"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--json"), "{}", text(&out.stderr));
+    fails_naming(&out, &["--json"]);
 
     // This machine's cameras: with none (CI), opening one says so and lists what was found.
     let list = scn(&["run", "--list"]);
     if text(&list.stdout).contains("no cameras") {
         assert_eq!(list.status.code(), Some(1));
         let out = scn(&["run", "-m", m, "--camera", "0", "--no-window", "--json"]);
-        assert_eq!(out.status.code(), Some(1));
-        let err = text(&out.stderr);
-        assert!(
-            err.contains("camera 0") && err.contains("no cameras were found") && err.contains("--images assets/faces"),
-            "{err}"
-        );
+        fails_naming(&out, &["camera 0", "no cameras were found", "--images assets/faces"]);
     }
 }
 

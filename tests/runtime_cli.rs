@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{scn, text};
+use common::{fails_naming, scn, text};
 use prost::Message;
 use scn::train::data::synthetic::{self, SyntheticSpec};
 
@@ -81,8 +81,7 @@ fn export_eval_and_predict_reproduce_the_trainer() {
 
     // An image-folder dataset does not fix where faces sit: export asks for the template.
     let out = scn(&["export", r, "-o", m]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--face-template"), "{}", text(&out.stderr));
+    fails_naming(&out, &["--face-template"]);
     assert!(!model.exists());
 
     let out = scn(&["export", r, "-o", m, "--face-template", "fer2013"]);
@@ -195,12 +194,7 @@ fn bad_models_and_missing_metadata_are_explained() {
     let not_onnx = dir.path().join("notes.onnx");
     std::fs::write(&not_onnx, "hello").unwrap();
     let out = scn(&["predict", "-m", not_onnx.to_str().unwrap(), image]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("notes.onnx: not an ONNX model"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_naming(&out, &["notes.onnx: not an ONNX model"]);
 
     // The same model without its metadata: named key, and a hint; --classes makes it usable.
     let mut proto = tract_onnx::pb::ModelProto::decode(std::fs::read(&model).unwrap().as_slice()).unwrap();
@@ -209,12 +203,7 @@ fn bad_models_and_missing_metadata_are_explained() {
     std::fs::write(&bare, proto.encode_to_vec()).unwrap();
     let b = bare.to_str().unwrap();
     let out = scn(&["predict", "-m", b, image]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("bare.onnx") && err.contains("scn.format_version") && err.contains("--classes"),
-        "{err}"
-    );
+    fails_naming(&out, &["bare.onnx", "scn.format_version", "--classes"]);
     let out = scn(&[
         "predict",
         "-m",
@@ -231,21 +220,17 @@ fn bad_models_and_missing_metadata_are_explained() {
         "no calibration without metadata: {line}"
     );
     let out = scn(&["predict", "-m", b, "--classes", "a,b", image]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("outputs 3 classes"), "{}", text(&out.stderr));
+    fails_naming(&out, &["outputs 3 classes"]);
 
     // An ONNX model that is not an image classifier (a rank-2 input).
     let flat = dir.path().join("flat.onnx");
     std::fs::write(&flat, rank2_model()).unwrap();
     let out = scn(&["predict", "-m", flat.to_str().unwrap(), "--classes", "a,b", image]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(err.contains("flat.onnx") && err.contains("rank 2"), "{err}");
+    fails_naming(&out, &["flat.onnx", "rank 2"]);
 
     // A dataset that is not there.
     let out = scn(&["eval", "-m", model.to_str().unwrap(), "--data", "/nonexistent/data"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("/nonexistent/data"), "{}", text(&out.stderr));
+    fails_naming(&out, &["/nonexistent/data"]);
 }
 
 /// `y = relu(x)` with `x: float[1, 10]`: valid ONNX, but no image input.

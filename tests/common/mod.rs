@@ -17,6 +17,25 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Checks that a run failed the way a user's mistake should (exit status 1, an error message,
+/// no panic) and returns its stderr for further checks.
+#[track_caller]
+pub fn failure(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// Checks that a run failed as [`failure`] says, with every one of `needles` in its stderr.
+#[track_caller]
+pub fn fails_naming(out: &Output, needles: &[&str]) {
+    let stderr = failure(out);
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+}
+
 /// The Python that has onnx and onnxruntime: `.ci/setup`'s virtual environment
 /// (`target/python`) when it exists, else `python3` from `PATH`.
 pub fn python() -> std::path::PathBuf {
