@@ -149,7 +149,7 @@ impl LogProgress {
 
     /// The line to log after `step` (1-based), if one is due.
     fn line(&self, step: usize, epochs: usize, loss: f32) -> Option<String> {
-        if step % self.every != 0 || step >= self.steps {
+        if !step.is_multiple_of(self.every) || step >= self.steps {
             return None;
         }
         let elapsed = self.started.elapsed().as_secs_f64();

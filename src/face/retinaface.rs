@@ -429,7 +429,9 @@ mod tests {
         assert_eq!((p[2].cx, p[2].cy), (12.0 / 64.0, 4.0 / 32.0));
         assert_eq!((p[64].cx, p[64].cy, p[64].w), (8.0 / 64.0, 8.0 / 32.0, 64.0 / 64.0));
         // Sizes that strides do not divide round up, as the network's feature maps do.
-        assert_eq!(priors(33, 17).len(), 2 * (5 * 3 + 3 * 2 + 2 * 1));
+        // 33x17 gives feature maps of 5x3, 3x2 and 2x1 at strides 8, 16 and 32, two priors each.
+        let cells = 5 * 3 + 3 * 2 + 2;
+        assert_eq!(priors(33, 17).len(), 2 * cells);
     }
 
     #[test]
