@@ -57,6 +57,12 @@ impl Classifier {
     /// prepares it for batches of any size.
     pub fn load(path: impl AsRef<Path>, overrides: &ModelOverrides) -> Result<Classifier> {
         let path = path.as_ref();
+        scn_train::contain::catching_panics("tract", || Classifier::load_unguarded(path, overrides))
+            .map_err(|reason| model_error(path, reason))?
+    }
+
+    /// [`Classifier::load`] without the guard against panics inside tract.
+    fn load_unguarded(path: &Path, overrides: &ModelOverrides) -> Result<Classifier> {
         let bytes = std::fs::read(path).at(path)?;
         let proto = tract_onnx::onnx()
             .proto_model_for_read(&mut bytes.as_slice())

@@ -96,7 +96,12 @@ impl RetinaFace {
     pub fn load(path: impl AsRef<Path>, config: RetinaFaceConfig) -> Result<RetinaFace> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).at(path)?;
-        RetinaFace::from_bytes(&bytes, path, config)
+        scn_train::contain::catching_panics("tract", || RetinaFace::from_bytes(&bytes, path, config)).map_err(
+            |reason| Error::Model {
+                path: path.to_path_buf(),
+                reason,
+            },
+        )?
     }
 
     fn from_bytes(bytes: &[u8], path: &Path, config: RetinaFaceConfig) -> Result<RetinaFace> {

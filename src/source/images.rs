@@ -91,7 +91,9 @@ impl FrameSource for ImageFiles {
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
         while let Some(path) = self.files.get(self.next) {
             self.next += 1;
-            match image::open(path) {
+            match scn_train::contain::catching_panics("the image decoder", || image::open(path))
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
                 Ok(image) => {
                     frame.image = image.into_rgb8();
                     frame.index = (self.next - 1) as u64;

@@ -14,6 +14,7 @@
 #[cfg(feature = "burn")]
 pub mod checkpoint;
 pub mod config;
+pub mod contain;
 pub mod data;
 #[cfg(feature = "burn")]
 pub mod device;

@@ -14,8 +14,8 @@ use image::RgbImage;
 
 use super::{Frame, FrameSource, SourceError};
 
-mod pixels;
-pub use pixels::{nv12_to_rgb, yuyv_to_rgb};
+pub mod pixels;
+pub use pixels::{PixelFormat, frame_to_rgb, nv12_to_rgb, yuyv_to_rgb};
 
 /// The devices behind [`Camera`]: nokhwa's, or none in a build without the `camera` feature.
 #[cfg(feature = "camera")]

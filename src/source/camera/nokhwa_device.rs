@@ -7,7 +7,7 @@ use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
 };
 
-use super::{CameraEntry, CameraRequest, SourceError, describe_found, find};
+use super::{CameraEntry, CameraRequest, PixelFormat, SourceError, describe_found, find};
 
 fn index_string(index: &CameraIndex) -> String {
     match index {
@@ -108,45 +108,14 @@ impl Inner {
         let buffer = self.camera.frame().map_err(|e| error(format!("no frame: {e}")))?;
         let res = buffer.resolution();
         let (w, h) = (res.width() as usize, res.height() as usize);
-        let data = buffer.buffer();
-        let format = buffer.source_frame_format();
-        if format == FrameFormat::MJPEG {
-            let decoded = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
-                .map_err(|e| error(format!("a corrupt MJPEG frame: {e}")))?;
-            *out = decoded.into_rgb8();
-            return Ok(());
-        }
-        if out.dimensions() != (w as u32, h as u32) {
-            *out = RgbImage::new(w as u32, h as u32);
-        }
-        let dst: &mut [u8] = out;
-        let ok = match format {
-            FrameFormat::YUYV => super::yuyv_to_rgb(data, w, h, dst),
-            FrameFormat::NV12 => super::nv12_to_rgb(data, w, h, dst),
-            FrameFormat::GRAY if data.len() >= w * h => {
-                for (o, &g) in dst.chunks_exact_mut(3).zip(data) {
-                    o.fill(g);
-                }
-                true
-            }
-            FrameFormat::RAWRGB if data.len() >= w * h * 3 => {
-                dst.copy_from_slice(&data[..w * h * 3]);
-                true
-            }
-            FrameFormat::RAWBGR if data.len() >= w * h * 3 => {
-                for (o, i) in dst.chunks_exact_mut(3).zip(data.chunks_exact(3)) {
-                    o.copy_from_slice(&[i[2], i[1], i[0]]);
-                }
-                true
-            }
-            _ => false,
+        let format = match buffer.source_frame_format() {
+            FrameFormat::MJPEG => PixelFormat::Mjpeg,
+            FrameFormat::YUYV => PixelFormat::Yuyv,
+            FrameFormat::NV12 => PixelFormat::Nv12,
+            FrameFormat::GRAY => PixelFormat::Gray,
+            FrameFormat::RAWRGB => PixelFormat::Rgb,
+            FrameFormat::RAWBGR => PixelFormat::Bgr,
         };
-        if !ok {
-            return Err(error(format!(
-                "a {format} frame of {} bytes does not fit {w}x{h}",
-                data.len()
-            )));
-        }
-        Ok(())
+        super::frame_to_rgb(format, buffer.buffer(), w, h, out).map_err(error)
     }
 }

@@ -1,5 +1,90 @@
-//! Camera pixel formats to RGB: YUYV (YUY2) and NV12 with integer BT.601 arithmetic
-//! (limited range). A buffer shorter than its frame is refused, never read past.
+//! Camera pixel formats to RGB: MJPEG, YUYV (YUY2) and NV12 with integer BT.601 arithmetic
+//! (limited range), grey, RGB and BGR. A buffer shorter than its frame is refused, never read
+//! past; a corrupt MJPEG frame is an error, whatever the decoder does with it.
+
+use image::RgbImage;
+
+/// How a camera delivers a frame's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// Motion JPEG: every frame a JPEG image.
+    Mjpeg,
+    /// YUYV 4:2:2 (YUY2).
+    Yuyv,
+    /// NV12 4:2:0: a Y plane, then interleaved U and V at half resolution.
+    Nv12,
+    /// 8-bit grey.
+    Gray,
+    /// 8-bit RGB.
+    Rgb,
+    /// 8-bit BGR.
+    Bgr,
+}
+
+/// Converts one `width`x`height` frame of `format` into `out` (resized when its size differs:
+/// the buffer is kept from frame to frame). The error says what did not fit.
+pub fn frame_to_rgb(
+    format: PixelFormat,
+    data: &[u8],
+    width: usize,
+    height: usize,
+    out: &mut RgbImage,
+) -> Result<(), String> {
+    if format == PixelFormat::Mjpeg {
+        let decoded = scn_train::contain::catching_panics("the JPEG decoder", || {
+            image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
+        })?
+        .map_err(|e| format!("a corrupt MJPEG frame: {e}"))?;
+        *out = decoded.into_rgb8();
+        return Ok(());
+    }
+    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Err(format!("a {width}x{height} frame is too large"));
+    };
+    let pixels = width.checked_mul(height).filter(|p| p.checked_mul(3).is_some());
+    let Some(pixels) = pixels else {
+        return Err(format!("a {width}x{height} frame is too large"));
+    };
+    // The frame must fit its buffer before anything is allocated for it.
+    let needed = match format {
+        PixelFormat::Yuyv => pixels * 2,
+        PixelFormat::Nv12 => pixels + pixels / 2,
+        PixelFormat::Gray => pixels,
+        PixelFormat::Rgb | PixelFormat::Bgr => pixels * 3,
+        PixelFormat::Mjpeg => 0, // decoded above
+    };
+    if data.len() < needed {
+        return Err(format!(
+            "a {format:?} frame of {} bytes does not fit {width}x{height} (needs {needed})",
+            data.len()
+        ));
+    }
+    if out.dimensions() != (w, h) {
+        *out = RgbImage::new(w, h);
+    }
+    let dst: &mut [u8] = out;
+    match format {
+        PixelFormat::Yuyv => {
+            yuyv_to_rgb(data, width, height, dst);
+        }
+        PixelFormat::Nv12 => {
+            nv12_to_rgb(data, width, height, dst);
+        }
+        PixelFormat::Gray => {
+            for (o, &g) in dst.chunks_exact_mut(3).zip(data) {
+                o.fill(g);
+            }
+        }
+        PixelFormat::Rgb => dst.copy_from_slice(&data[..pixels * 3]),
+        PixelFormat::Bgr => {
+            for (o, i) in dst.chunks_exact_mut(3).zip(data.chunks_exact(3)) {
+                o.copy_from_slice(&[i[2], i[1], i[0]]);
+            }
+        }
+        PixelFormat::Mjpeg => {} // decoded above
+    }
+    Ok(())
+}
 
 /// Converts one YUYV (YUY2) frame to RGB (BT.601, limited range).
 pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, out: &mut [u8]) -> bool {
@@ -58,5 +143,29 @@ mod tests {
         let mut out = vec![0u8; 2 * 2 * 3];
         assert!(nv12_to_rgb(&[235, 16, 16, 235, 128, 128], 2, 2, &mut out));
         assert_eq!(&out[..6], &[255, 255, 255, 0, 0, 0]);
+    }
+
+    #[test]
+    fn frames_of_every_format_convert_and_short_or_huge_frames_are_refused() {
+        let mut out = RgbImage::new(1, 1);
+        frame_to_rgb(PixelFormat::Bgr, &[1, 2, 3, 4, 5, 6], 2, 1, &mut out).unwrap();
+        assert_eq!(out.as_raw(), &[3, 2, 1, 6, 5, 4], "BGR swapped, the buffer resized");
+        frame_to_rgb(PixelFormat::Gray, &[9, 7], 2, 1, &mut out).unwrap();
+        assert_eq!(out.as_raw(), &[9, 9, 9, 7, 7, 7]);
+        for format in [
+            PixelFormat::Yuyv,
+            PixelFormat::Nv12,
+            PixelFormat::Gray,
+            PixelFormat::Rgb,
+            PixelFormat::Bgr,
+        ] {
+            let err = frame_to_rgb(format, &[0; 5], 4, 4, &mut out).unwrap_err();
+            assert!(err.contains("5 bytes does not fit 4x4"), "{err}");
+            // A size no buffer can hold is refused before anything is allocated for it.
+            assert!(frame_to_rgb(format, &[0; 5], usize::MAX / 2, 3, &mut out).is_err());
+            assert!(frame_to_rgb(format, &[0; 5], 1 << 20, 1 << 20, &mut out).is_err());
+        }
+        let err = frame_to_rgb(PixelFormat::Mjpeg, &[0xff, 0xd8, 0xff, 0], 4, 4, &mut out).unwrap_err();
+        assert!(err.contains("corrupt MJPEG"), "{err}");
     }
 }

@@ -250,7 +250,7 @@ fn load_image_file(path: &Path) -> std::result::Result<DynamicImage, String> {
     if reader.format().is_none() {
         return Err("not an image file this tool can decode (PNG, JPEG, BMP)".into());
     }
-    reader.decode().map_err(|e| e.to_string())
+    crate::contain::catching_panics("the image decoder", || reader.decode())?.map_err(|e| e.to_string())
 }
 
 /// One labelled face: the image, its label, and its position in its split (the key of SCN's
