@@ -183,15 +183,36 @@ impl Canvas {
         })
     }
 
-    /// Writes the canvas as a PNG.
-    pub fn save_png(&self, path: &Path) -> Result<(), image::ImageError> {
-        self.to_image().save_with_format(path, image::ImageFormat::Png)
+    /// Writes the canvas as a PNG, through a temporary file renamed into place: a full disk or a
+    /// crash never leaves half a picture. Errors name the file.
+    pub fn save_png(&self, path: &Path) -> scn_train::Result<()> {
+        let mut png = std::io::Cursor::new(Vec::new());
+        self.to_image()
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|e| {
+                scn_train::Error::InvalidArgument(format!("{}: cannot encode the PNG: {e}", path.display()))
+            })?;
+        scn_train::fsutil::write_bytes(path, png.get_ref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pictures_are_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shot.png");
+        let c = Canvas::new(8, 4, Rgb::WHITE);
+        c.save_png(&path).unwrap();
+        assert_eq!(image::open(&path).unwrap().width(), 8);
+        // A folder that cannot exist (under a file): the error names the file, nothing is left.
+        let blocked = path.join("inside.png");
+        let err = scn_train::error::report(&c.save_png(&blocked).unwrap_err());
+        assert!(err.contains("shot.png"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the first picture");
+    }
 
     #[test]
     fn shapes_and_text_change_pixels_where_expected() {

@@ -198,3 +198,227 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     let line: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
     assert_eq!(line["faces"].as_array().unwrap().len(), 1, "{line}");
 }
+
+/// kill -9 at moments spread over whole runs, again and again: every time the newest checkpoint
+/// loads, at most the epoch in progress is lost, and `--resume` finishes the run with one
+/// metrics line per epoch. `SCN_KILL_TRIALS` sets the number of kills (RELIABILITY.md: 100).
+#[test]
+fn runs_killed_at_any_moment_resume_and_lose_at_most_one_epoch() {
+    const EPOCHS: usize = 3;
+    let trials: usize = std::env::var("SCN_KILL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 8,
+        test_per_class: 3,
+        size: 32,
+        noise: 0.0,
+        seed: 4,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let d = data.to_str().unwrap();
+    let epochs = EPOCHS.to_string();
+    let train_args = |out: &str, extra: &[&'static str]| {
+        let mut args = vec!["train", d, "-o", out, "--epochs", &epochs];
+        args.extend(tiny_train_flags("32"));
+        args.extend(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let spawn = |args: &[String]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scn"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let epochs_in = |out: &std::path::Path| -> Vec<u64> {
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .map(|t| {
+                t.lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                            .as_u64()
+                            .unwrap()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    // One whole run, timed: the kills fall anywhere inside such a run.
+    let whole = dir.path().join("whole");
+    let started = std::time::Instant::now();
+    assert!(
+        spawn(&train_args(whole.to_str().unwrap(), &[]))
+            .wait()
+            .unwrap()
+            .success()
+    );
+    let span = started.elapsed().as_secs_f64();
+
+    let (mut before_first_checkpoint, mut epochs_lost) = (0, 0);
+    for trial in 0..trials {
+        let out = dir.path().join(format!("run-{trial}"));
+        let o = out.to_str().unwrap();
+        let mut child = spawn(&train_args(o, &[]));
+        // Spread over the run by a fixed low-discrepancy sequence, so that failures reproduce.
+        let at = span * ((trial as f64 * 0.618_034 + 0.05) % 1.0);
+        std::thread::sleep(std::time::Duration::from_secs_f64(at));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let recorded = epochs_in(&out);
+        let latest = std::fs::read_to_string(out.join("checkpoints/latest")).ok();
+        let checkpointed = latest.as_ref().map_or(0, |name| {
+            let state =
+                scn::train::run_state::read_state(&out.join("checkpoints").join(name.trim())).unwrap_or_else(|e| {
+                    panic!("trial {trial} (kill at {at:.2}s): the newest checkpoint does not load: {e}")
+                });
+            state.epoch
+        });
+        assert!(
+            recorded.len() <= checkpointed + 1,
+            "trial {trial}: {} epochs recorded, checkpoint at {checkpointed}",
+            recorded.len()
+        );
+        epochs_lost += recorded.len().saturating_sub(checkpointed);
+        let resumed = if latest.is_some() {
+            scn(&train_args(o, &["--resume"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>())
+        } else {
+            // Killed before its first epoch ended: nothing to continue, and --force may start over.
+            before_first_checkpoint += 1;
+            scn(&train_args(o, &["--force"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>())
+        };
+        assert!(
+            resumed.status.success(),
+            "trial {trial} (kill at {at:.2}s): {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        assert_eq!(
+            epochs_in(&out),
+            (1..=EPOCHS as u64).collect::<Vec<_>>(),
+            "trial {trial}"
+        );
+    }
+    eprintln!(
+        "{trials} kills over {span:.1} s runs: all resumed; {before_first_checkpoint} before the first checkpoint, \
+         {epochs_lost} finished epoch(s) lost in all"
+    );
+}
+
+/// A disk that fills up while a run trains, on a real small filesystem (a tmpfs; skipped where
+/// this process may not mount one): the checkpoint being written fails with an error that names
+/// it and says the disk is full, no temporary file is left, the previous checkpoint still loads,
+/// and once space is freed `--resume` finishes the run.
+#[test]
+fn a_disk_that_fills_during_a_run_keeps_the_last_checkpoint() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=80m", "tmpfs"])
+        .arg(&disk)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here (not root?): the full-disk test is skipped");
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 24,
+        test_per_class: 3,
+        size: 32,
+        noise: 0.0,
+        seed: 6,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = disk.join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["train", d, "-o", o, "--epochs", "6"];
+    args.extend(tiny_train_flags("32"));
+    let child = Command::new(env!("CARGO_BIN_EXE_scn"))
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first checkpoint is in place, fill the disk to its last 64 KB.
+    let started = std::time::Instant::now();
+    while !out.join("checkpoints/latest").is_file() {
+        assert!(started.elapsed().as_secs() < 120, "no first checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let filler = disk.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    let _ = f.sync_all();
+    drop(f);
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len.saturating_sub(64 << 10))
+        .unwrap();
+
+    let failed = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "the run must stop on the full disk: {stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(o),
+        "the error names the file and the cause: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    eprintln!("the run on the full disk said: {}", stderr.lines().last().unwrap_or_default());
+    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
+    let state = scn::train::run_state::read_state(&out.join("checkpoints").join(latest.trim())).unwrap();
+    assert!((1..6).contains(&state.epoch), "checkpoint at epoch {}", state.epoch);
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let resumed = scn(&resume);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 6);
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

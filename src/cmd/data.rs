@@ -184,7 +184,7 @@ fn run_template(args: TemplateArgs) -> Result<ExitCode> {
     let json = serde_json::to_string_pretty(&m.template)?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+            scn::train::fsutil::write_bytes(path, format!("{json}\n").as_bytes())?;
             println!("wrote {}", path.display());
         }
         None => println!("{json}"),

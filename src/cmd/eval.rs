@@ -147,9 +147,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             100.0 * report.accuracy,
             report.images
         );
-        plot::confusion_matrix(&report.confusion.counts, &names, &title)
-            .save_png(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        plot::confusion_matrix(&report.confusion.counts, &names, &title).save_png(path)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,19 +10,15 @@ use crate::cli::ExportArgs;
 
 /// Reads `--face-template`: a built-in name or a JSON file.
 pub fn face_template(value: &str) -> Result<FaceTemplate> {
-    let template = match value.to_ascii_lowercase().as_str() {
-        "fer2013" | "ferplus" => FaceTemplate::fer2013(),
-        "rafdb" | "raf-db" => FaceTemplate::rafdb_aligned(),
+    match value.to_ascii_lowercase().as_str() {
+        "fer2013" | "ferplus" => Ok(FaceTemplate::fer2013()),
+        "rafdb" | "raf-db" => Ok(FaceTemplate::rafdb_aligned()),
         _ => {
             let text = std::fs::read_to_string(value)
                 .with_context(|| format!("--face-template {value}: not fer2013, rafdb or a readable JSON file"))?;
-            serde_json::from_str(&text).with_context(|| format!("{value}: not a face template"))?
+            FaceTemplate::from_json(&text).map_err(|e| anyhow::anyhow!("--face-template {value}: {e}"))
         }
-    };
-    template
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--face-template {value}: {e}"))?;
-    Ok(template)
+    }
 }
 
 /// Runs `scn export`.

@@ -52,9 +52,7 @@ fn screenshot_path(dir: Option<&Path>, index: u64) -> PathBuf {
 /// Writes what the window shows (key `s`) into `dir` (or the current folder).
 fn save_screenshot(canvas: &Canvas, dir: Option<&Path>, index: u64) -> Result<()> {
     let path = screenshot_path(dir, index);
-    canvas
-        .save_png(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    canvas.save_png(&path)?;
     log::info!("screenshot: {}", path.display());
     Ok(())
 }
@@ -197,9 +195,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         if let Some(dir) = &args.save {
             let path = dir.join(save_name(&frame));
-            canvas
-                .save_png(&path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            canvas.save_png(&path)?;
         }
         if !args.no_window {
             if display.is_none() {

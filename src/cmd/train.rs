@@ -334,9 +334,7 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
             y_range: Some((0.0, top)),
         });
     }
-    plot::panels(&panels, 2)
-        .save_png(&out.join("curves.png"))
-        .with_context(|| format!("writing {}", out.join("curves.png").display()))?;
+    plot::panels(&panels, 2).save_png(&out.join("curves.png"))?;
     if let Some(v) = history
         .iter()
         .rev()
@@ -349,9 +347,7 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
             100.0 * v.1.accuracy,
             v.1.images
         );
-        plot::confusion_matrix(&v.1.confusion.counts, &names, &title)
-            .save_png(&out.join("confusion.png"))
-            .with_context(|| format!("writing {}", out.join("confusion.png").display()))?;
+        plot::confusion_matrix(&v.1.confusion.counts, &names, &title).save_png(&out.join("confusion.png"))?;
     }
     Ok(())
 }

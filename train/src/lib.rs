@@ -31,6 +31,7 @@ pub mod metrics;
 #[cfg(feature = "burn")]
 pub mod model;
 pub mod relabel;
+pub mod run_state;
 #[cfg(feature = "burn")]
 pub mod trainer;
 #[cfg(feature = "burn")]

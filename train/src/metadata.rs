@@ -120,6 +120,14 @@ impl FaceTemplate {
         }
     }
 
+    /// Parses a face template from JSON (`{"size": 48, "landmarks": [[x, y], ...5], "source":
+    /// "..."}`) and checks its values; the message says what is wrong.
+    pub fn from_json(text: &str) -> Result<FaceTemplate, String> {
+        let template: FaceTemplate = serde_json::from_str(text).map_err(|e| format!("not a face template: {e}"))?;
+        template.validate()?;
+        Ok(template)
+    }
+
     /// Checks the values; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.size == 0 {
@@ -415,5 +423,21 @@ mod tests {
         let mut t = FaceTemplate::fer2013();
         t.landmarks[2] = [60.0, 10.0];
         assert!(t.validate().unwrap_err().contains("nose"));
+    }
+
+    #[test]
+    fn templates_parse_from_json_and_are_checked() {
+        let json = serde_json::to_string(&FaceTemplate::rafdb_aligned()).unwrap();
+        assert_eq!(FaceTemplate::from_json(&json).unwrap(), FaceTemplate::rafdb_aligned());
+        let err = FaceTemplate::from_json(r#"{"size": 48}"#).unwrap_err();
+        assert!(
+            err.starts_with("not a face template") && err.contains("landmarks"),
+            "{err}"
+        );
+        let zero_size = json.replace("\"size\":100", "\"size\":0");
+        assert!(
+            FaceTemplate::from_json(&zero_size).unwrap_err().contains("positive"),
+            "{json}"
+        );
     }
 }
