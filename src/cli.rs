@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// A video file (read through ffmpeg, which must be on the PATH).
     #[arg(long, value_name = "FILE", conflicts_with = "images")]
     pub video: Option<PathBuf>,
+    /// Play the video again from the start whenever it ends (a demo that runs until stopped;
+    /// with --max-frames, a soak test).
+    #[arg(long = "loop")]
+    pub looping: bool,
     /// Image files or folders of images, one frame each.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub images: Vec<PathBuf>,

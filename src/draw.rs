@@ -211,7 +211,11 @@ mod tests {
         let blocked = path.join("inside.png");
         let err = scn_train::error::report(&c.save_png(&blocked).unwrap_err());
         assert!(err.contains("shot.png"), "{err}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the first picture");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the first picture"
+        );
     }
 
     #[test]

@@ -126,6 +126,39 @@ fn images_give_one_json_line_each_with(detector: Option<&str>) {
 }
 
 #[test]
+fn a_looped_clip_plays_again_with_frames_counting_up() {
+    if !have_program("ffmpeg", "-version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = clip(dir.path(), "grace_hopper_512x512.jpg", 6);
+    let m = model();
+    let (m, v) = (m.to_str().unwrap(), video.to_str().unwrap());
+    let out = scn(&[
+        "run",
+        "-m",
+        m,
+        "--video",
+        v,
+        "--loop",
+        "--max-frames",
+        "20",
+        "--no-window",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let frames: Vec<u64> = lines.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+    assert_eq!(frames, (0..20).collect::<Vec<_>>(), "three and a bit plays of 6 frames");
+    assert!(lines.iter().all(|l| l["faces"].as_array().unwrap().len() == 1));
+    let times: Vec<f64> = lines.iter().map(|l| l["time"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+    // --loop is for video files.
+    let out = scn(&["run", "-m", m, "--images", v, "--loop", "--no-window", "--json"]);
+    fails_naming(&out, &["--loop", "--video"]);
+}
+
+#[test]
 fn a_clip_with_a_face_finds_it_in_every_frame_and_keeps_its_id() {
     if !have_program("ffmpeg", "-version") {
         return;

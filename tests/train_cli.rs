@@ -387,14 +387,24 @@ fn a_disk_that_fills_during_a_run_keeps_the_last_checkpoint() {
 
     let failed = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert_eq!(failed.status.code(), Some(1), "the run must stop on the full disk: {stderr}");
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "the run must stop on the full disk: {stderr}"
+    );
     assert!(
         stderr.contains("No space left on device") && stderr.contains(o),
         "the error names the file and the cause: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    eprintln!("the run on the full disk said: {}", stderr.lines().last().unwrap_or_default());
-    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    eprintln!(
+        "the run on the full disk said: {}",
+        stderr.lines().last().unwrap_or_default()
+    );
+    let leftovers: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
     let state = scn::train::run_state::read_state(&out.join("checkpoints").join(latest.trim())).unwrap();

@@ -86,10 +86,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
 
+    if args.looping && args.video.is_none() {
+        bail!("--loop plays a video file again and again: it needs --video FILE");
+    }
     // The frame source first: a missing camera or video is reported before models load.
     let is_images = !args.images.is_empty();
     let mut source: Box<dyn FrameSource> = if let Some(video) = &args.video {
-        Box::new(VideoFile::open(video)?)
+        Box::new(VideoFile::open(video)?.looping(args.looping))
     } else if is_images {
         Box::new(ImageFiles::open(&args.images)?)
     } else {

@@ -99,35 +99,58 @@ pub struct VideoFile {
     stdout: BufReader<ChildStdout>,
     next: u64,
     done: bool,
+    looping: bool,
+    loops: u64,
+}
+
+/// Starts ffmpeg decoding `path` to raw RGB frames on its stdout.
+fn spawn_decoder(path: &Path) -> Result<(Child, BufReader<ChildStdout>), SourceError> {
+    let mut child = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(path)
+        // Every decoded frame once: no duplicates or drops to reach a constant rate.
+        .args(["-map", "0:v:0", "-vsync", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| program_error("ffmpeg", e))?;
+    let stdout = child.stdout.take().ok_or_else(|| SourceError::Program {
+        program: "ffmpeg".into(),
+        reason: "no output pipe".into(),
+    })?;
+    Ok((child, BufReader::with_capacity(1 << 20, stdout)))
 }
 
 impl VideoFile {
     /// Opens a video (ffprobe, then an ffmpeg decoding process).
     pub fn open(path: &Path) -> Result<VideoFile, SourceError> {
         let info = probe(path)?;
-        let mut child = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-i"])
-            .arg(path)
-            // Every decoded frame once: no duplicates or drops to reach a constant rate.
-            .args(["-map", "0:v:0", "-vsync", "passthrough"])
-            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| program_error("ffmpeg", e))?;
-        let stdout = child.stdout.take().ok_or_else(|| SourceError::Program {
-            program: "ffmpeg".into(),
-            reason: "no output pipe".into(),
-        })?;
+        let (child, stdout) = spawn_decoder(path)?;
         Ok(VideoFile {
             path: path.to_path_buf(),
             info,
             child,
-            stdout: BufReader::with_capacity(1 << 20, stdout),
+            stdout,
             next: 0,
             done: false,
+            looping: false,
+            loops: 0,
         })
+    }
+
+    /// Plays the video again from the start each time it ends (demos, soak tests); frame
+    /// indices and times keep counting up. A video that ends with an error, or before its first
+    /// frame, still ends the stream.
+    pub fn looping(mut self, on: bool) -> VideoFile {
+        self.looping = on;
+        self
+    }
+
+    /// How many times a looping video has started again.
+    pub fn loops(&self) -> u64 {
+        self.loops
     }
 
     /// Size, rate and length.
@@ -155,6 +178,19 @@ impl VideoFile {
             });
         }
         Ok(false)
+    }
+
+    /// Starts decoding from the beginning again; false where the video had no frame at all.
+    fn restart(&mut self) -> Result<bool, SourceError> {
+        if self.next == 0 {
+            return Ok(false);
+        }
+        let (child, stdout) = spawn_decoder(&self.path)?;
+        self.child = child;
+        self.stdout = stdout;
+        self.done = false;
+        self.loops += 1;
+        Ok(true)
     }
 }
 
@@ -185,7 +221,13 @@ impl FrameSource for VideoFile {
         let mut filled = 0;
         while filled < buf.len() {
             match self.stdout.read(&mut buf[filled..]) {
-                Ok(0) => return self.finish(filled > 0),
+                Ok(0) => {
+                    let ended = self.finish(filled > 0)?;
+                    if self.looping && filled == 0 && self.restart()? {
+                        continue;
+                    }
+                    return Ok(ended);
+                }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {

@@ -258,14 +258,22 @@ impl ModelMetadata {
         let face_template: FaceTemplate =
             parse(&map, keys::FACE_TEMPLATE)?.ok_or(MetadataError::Missing(keys::FACE_TEMPLATE))?;
         face_template.validate().map_err(|e| invalid(keys::FACE_TEMPLATE, e))?;
-        let alpha_percentiles: Vec<f32> = parse(&map, keys::ALPHA_PERCENTILES)?.unwrap_or_default();
+        let mut alpha_percentiles: Vec<f32> = parse(&map, keys::ALPHA_PERCENTILES)?.unwrap_or_default();
+        // Exports before the percentiles were interpolated in f64 can step down by an ulp where
+        // neighbouring values tie: such steps are rounding, and are levelled.
+        let rounding = |a: f32, b: f32| b >= a - 1e-6 * a.abs().max(1.0);
         if !alpha_percentiles.is_empty()
-            && (alpha_percentiles.len() != 101 || alpha_percentiles.windows(2).any(|w| w[1] < w[0]))
+            && (alpha_percentiles.len() != 101
+                || alpha_percentiles.iter().any(|v| !v.is_finite())
+                || alpha_percentiles.windows(2).any(|w| !rounding(w[0], w[1])))
         {
             return Err(invalid(
                 keys::ALPHA_PERCENTILES,
                 "expected 101 ascending values (percentiles 0..=100)",
             ));
+        }
+        for i in 1..alpha_percentiles.len() {
+            alpha_percentiles[i] = alpha_percentiles[i].max(alpha_percentiles[i - 1]);
         }
         Ok(ModelMetadata {
             classes,
@@ -344,6 +352,32 @@ mod tests {
         assert!(props.iter().all(|(k, _)| k.starts_with("scn.")));
         let back = ModelMetadata::from_props(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
         assert_eq!(back, m);
+    }
+
+    /// Models exported before the percentiles were interpolated in f64 carry one-ulp steps down
+    /// where neighbouring alphas tie (a tiny model of a short run had three): they load, levelled;
+    /// a real descent or a value that is not a number does not.
+    #[test]
+    fn alpha_percentiles_with_rounding_steps_load_levelled() {
+        let with = |percentiles: Vec<f32>| {
+            let mut m = sample();
+            m.alpha_percentiles = percentiles;
+            let props = m.to_props();
+            ModelMetadata::from_props(props.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        };
+        let mut stepped = sample().alpha_percentiles;
+        let tied = stepped[43];
+        stepped[44] = tied;
+        stepped[45] = f32::from_bits(tied.to_bits() - 1);
+        let loaded = with(stepped).unwrap().alpha_percentiles;
+        assert!(loaded.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(loaded[45], tied);
+        let mut descent = sample().alpha_percentiles;
+        descent[50] = 0.1;
+        assert!(matches!(with(descent), Err(MetadataError::Invalid { .. })));
+        let mut nan = sample().alpha_percentiles;
+        nan[100] = f32::NAN;
+        assert!(with(nan).is_err());
     }
 
     #[test]

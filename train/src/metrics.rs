@@ -91,8 +91,10 @@ pub fn percentiles(values: &[f32], qs: impl IntoIterator<Item = f64>) -> Vec<f32
             }
             let pos = (q / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
             let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let t = (pos - lo as f64) as f32;
-            sorted[lo] * (1.0 - t) + sorted[hi] * t
+            // In f64 and as lo + (hi - lo) * t: never outside [lo, hi], so the percentiles of
+            // ascending qs ascend (f32's lo * (1 - t) + hi * t can fall an ulp below lo).
+            let (a, b) = (f64::from(sorted[lo]), f64::from(sorted[hi]));
+            (a + (b - a) * (pos - lo as f64)) as f32
         })
         .collect()
 }
@@ -195,5 +197,18 @@ mod tests {
         assert_eq!(h[1], 1);
         assert_eq!(h[ALPHA_BINS - 1], 3);
         assert_eq!(argmax(&[0.1, 0.7, 0.7]), 1);
+    }
+
+    /// Ties between neighbours gave percentiles an ulp below the tied value in f32 (a tiny model's
+    /// export then failed to load); they must ascend with q whatever the values.
+    #[test]
+    fn percentiles_ascend_over_ties() {
+        let mut values: Vec<f32> = (0..40).map(|i| 0.4 + (i % 7) as f32 * 1e-8).collect();
+        values.extend([0.467_805_15; 30]);
+        values.extend((0..31).map(|i| 0.3 + i as f32 * 0.01));
+        let p = percentiles(&values, (0..=100).map(f64::from));
+        assert!(p.windows(2).all(|w| w[1] >= w[0]), "{p:?}");
+        let tied = percentiles(&[0.467_805_15; 9], (0..=100).map(f64::from));
+        assert!(tied.iter().all(|&v| v == 0.467_805_15), "{tied:?}");
     }
 }
