@@ -93,6 +93,19 @@ pub fn draw(canvas: &mut Canvas, result: &FrameResult, classes: &[String], fps: 
     canvas.text(5.0, 4.0, &status, text, Rgb::WHITE);
 }
 
+/// Writes a notice across the middle of `canvas` (which holds the last frame): what the source
+/// is doing while no frame comes ("camera 0: no frame for 3.1 s, reopening it").
+pub fn notice(canvas: &mut Canvas, message: &str) {
+    let scale = (canvas.width.min(canvas.height) as f32 / 480.0).clamp(0.6, 2.5);
+    let text = 16.0 * scale;
+    let band = text + 16.0;
+    let y = (canvas.height as f32 - band) / 2.0;
+    // Opaque: the notice is redrawn over itself while the wait lasts.
+    canvas.fill_rect(0, y as i64, canvas.width as i64, band as i64, Rgb(40, 40, 40), 1.0);
+    let x = ((canvas.width as f32 - canvas.text_width(message, text)) / 2.0).max(4.0);
+    canvas.text(x, y + 8.0, message, text, Rgb(255, 210, 60));
+}
+
 /// The bar chart of class probabilities shown beside a face.
 struct BarPanel {
     text: f32,
@@ -231,6 +244,20 @@ pub fn place_panels(
 mod tests {
     use super::*;
     use crate::recognizer::{FaceResult, StageTimes};
+
+    #[test]
+    fn a_notice_crosses_the_middle_and_leaves_the_rest() {
+        let mut canvas = Canvas::new(320, 240, Rgb(90, 90, 90));
+        notice(&mut canvas, "camera 0: no frame for 3.1 s, reopening it");
+        let at = |x: usize, y: usize| canvas.pixels[y * 320 + x];
+        assert_eq!(at(2, 120), 0x282828, "the band spans the width");
+        assert_eq!(at(160, 10), 0x5a5a5a, "the top of the frame stays");
+        let lit = (100..140)
+            .flat_map(|y| (0..320).map(move |x| (x, y)))
+            .filter(|&(x, y)| at(x, y) & 0xff0000 > 0x800000)
+            .count();
+        assert!(lit > 50, "the text is drawn ({lit} pixels)");
+    }
 
     #[test]
     fn a_face_gets_a_box_in_its_class_colour_a_label_and_bars() {

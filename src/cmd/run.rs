@@ -14,7 +14,7 @@ use scn::recognizer::Recognizer;
 use scn::source::camera::{self, Camera, CameraRequest};
 use scn::source::images::ImageFiles;
 use scn::source::video::VideoFile;
-use scn::source::{Frame, FrameSource};
+use scn::source::{Frame, FrameSource, Poll};
 use scn::track::TrackerConfig;
 use scn::window::Display;
 
@@ -164,8 +164,29 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         if args.max_frames.is_some_and(|m| totals.frames >= m) {
             break;
         }
-        if !source.next_into(&mut frame)? {
-            break;
+        // With a window, a camera that stops delivering frames is polled, so that the window
+        // stays responsive and says what is happening; headless runs simply wait.
+        let next = match display.as_ref() {
+            Some(_) => source.poll_into(&mut frame, Duration::from_millis(100))?,
+            None if source.next_into(&mut frame)? => Poll::Frame,
+            None => Poll::End,
+        };
+        match next {
+            Poll::Frame => {}
+            Poll::End => break,
+            Poll::Waiting(status) => {
+                if let Some(d) = display.as_mut() {
+                    scn::overlay::notice(&mut canvas, &status);
+                    let keys = d.show(&canvas)?;
+                    if keys.quit {
+                        break;
+                    }
+                    if keys.screenshot {
+                        save_screenshot(&canvas, args.save.as_deref(), frame.index)?;
+                    }
+                }
+                continue;
+            }
         }
         if is_images {
             // Unrelated photos: no tracking or smoothing across them.

@@ -79,6 +79,18 @@ pub enum SourceError {
     NoCameraSupport,
 }
 
+/// What [`FrameSource::poll_into`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// A frame, now in the caller's [`Frame`].
+    Frame,
+    /// No frame yet, and what the source is doing about it ("camera 0: no frame for 2.1 s,
+    /// reopening it").
+    Waiting(String),
+    /// The end of the stream.
+    End,
+}
+
 /// A stream of frames.
 pub trait FrameSource {
     /// What the stream is, for messages ("video clip.mp4 (640x360, 25 fps)").
@@ -90,6 +102,14 @@ pub trait FrameSource {
     /// Reads the next frame into `frame`, reusing its buffer where the size allows. Returns
     /// false at the end of the stream.
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError>;
+
+    /// As [`FrameSource::next_into`], but gives up after about `timeout` without a frame and
+    /// says why ([`Poll::Waiting`]), so that a window stays responsive while a camera hangs or
+    /// reconnects. Files never wait: the default reads the next frame.
+    fn poll_into(&mut self, frame: &mut Frame, timeout: std::time::Duration) -> Result<Poll, SourceError> {
+        let _ = timeout;
+        Ok(if self.next_into(frame)? { Poll::Frame } else { Poll::End })
+    }
 
     /// Frames the stream could not deliver and left out (images that do not decode), so far.
     fn skipped(&self) -> usize {

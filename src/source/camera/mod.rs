@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use super::{Frame, FrameSource, SourceError};
+use super::{Frame, FrameSource, Poll, SourceError};
 
 pub mod pixels;
 pub use pixels::{PixelFormat, frame_to_rgb, nv12_to_rgb, yuyv_to_rgb};
@@ -110,6 +110,23 @@ pub struct Camera {
     next: u64,
     describe: String,
     fps: Option<f64>,
+    /// When the last frame came (or the camera opened).
+    last_frame: Instant,
+    /// The wait for the next frame, while one lasts.
+    waiting: Option<Wait>,
+}
+
+/// A wait for the next frame that [`Camera::poll_into`] may leave and take up again.
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    /// When the current stretch began (the wait request or the last message).
+    since: Instant,
+    /// How long this stretch may last before the camera counts as hung.
+    limit: Duration,
+    /// The capture thread was started again after a hang.
+    restarted: bool,
+    /// The camera is being reopened (after a hang or a failed read).
+    reopening: bool,
 }
 
 impl std::fmt::Debug for Camera {
@@ -165,6 +182,8 @@ impl Camera {
             next: 0,
             describe: String::new(),
             fps: None,
+            last_frame: started,
+            waiting: None,
         };
         match camera.link.frames.recv_timeout(OPEN_TIMEOUT) {
             Ok(Message::Opened { describe, fps }) => {
@@ -196,11 +215,34 @@ impl FrameSource for Camera {
     }
 
     fn next_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        let (stall, reconnect) = (self.request.stall, self.request.reconnect);
-        let mut wait = stall;
-        let mut restarted = false;
         loop {
-            match self.link.frames.recv_timeout(wait) {
+            match self.poll_into(frame, Duration::from_secs(3600))? {
+                Poll::Frame => return Ok(true),
+                Poll::End => return Ok(false),
+                Poll::Waiting(_) => {}
+            }
+        }
+    }
+
+    fn poll_into(&mut self, frame: &mut Frame, timeout: Duration) -> Result<Poll, SourceError> {
+        let (stall, reconnect) = (self.request.stall, self.request.reconnect);
+        let polled = Instant::now();
+        loop {
+            let wait = *self.waiting.get_or_insert(Wait {
+                since: Instant::now(),
+                limit: stall,
+                restarted: false,
+                reopening: false,
+            });
+            let left = wait.limit.saturating_sub(wait.since.elapsed());
+            let budget = timeout.saturating_sub(polled.elapsed());
+            let message = self.link.frames.recv_timeout(left.min(budget));
+            let restart = |w: Wait, limit: Duration| Wait {
+                since: Instant::now(),
+                limit,
+                ..w
+            };
+            match message {
                 Ok(Message::Frame { image, time }) => {
                     let emptied = std::mem::replace(&mut frame.image, image);
                     // The capture thread may be gone (then the next call reports why).
@@ -209,22 +251,41 @@ impl FrameSource for Camera {
                     frame.time = time;
                     frame.path = None;
                     self.next += 1;
-                    return Ok(true);
+                    self.last_frame = Instant::now();
+                    self.waiting = None;
+                    return Ok(Poll::Frame);
                 }
                 Ok(Message::Opened { describe, fps }) => {
                     log::info!("camera {} is back: {describe}", self.request.camera);
                     self.describe = describe;
                     self.fps = fps;
-                    wait = stall;
+                    self.waiting = Some(Wait {
+                        reopening: false,
+                        ..restart(wait, stall)
+                    });
                 }
-                Ok(Message::Reconnecting) => wait = reconnect + stall,
+                Ok(Message::Reconnecting) => {
+                    self.waiting = Some(Wait {
+                        reopening: true,
+                        ..restart(wait, reconnect + stall)
+                    });
+                }
                 Ok(Message::Failed(error)) => return Err(error),
                 Err(RecvTimeoutError::Disconnected) => return Err(self.error("the capture thread ended")),
-                Err(RecvTimeoutError::Timeout) if restarted || reconnect.is_zero() => {
+                Err(RecvTimeoutError::Timeout) if left > budget => {
+                    let status = format!(
+                        "camera {}: no frame for {:.1} s{}",
+                        self.request.camera,
+                        self.last_frame.elapsed().as_secs_f64(),
+                        if wait.reopening { ", reopening it" } else { "" }
+                    );
+                    return Ok(Poll::Waiting(status));
+                }
+                Err(RecvTimeoutError::Timeout) if wait.restarted || reconnect.is_zero() => {
                     return Err(self.error(format!(
                         "delivered no frame for {:.1} s and could not be reopened (the camera or its driver \
                          stopped answering: unplug and replug it, or close other programs that use it)",
-                        wait.as_secs_f64()
+                        wait.limit.as_secs_f64()
                     )));
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -232,11 +293,14 @@ impl FrameSource for Camera {
                     log::warn!(
                         "camera {} delivered no frame for {:.1} s; trying to reopen it for {reconnect:?}",
                         self.request.camera,
-                        wait.as_secs_f64()
+                        wait.limit.as_secs_f64()
                     );
                     self.link = spawn_capture(&self.request, &self.opener, self.started, Some(reconnect))?;
-                    restarted = true;
-                    wait = reconnect + stall;
+                    self.waiting = Some(Wait {
+                        restarted: true,
+                        reopening: true,
+                        ..restart(wait, reconnect + stall)
+                    });
                 }
             }
         }
@@ -515,6 +579,50 @@ mod tests {
             assert_eq!(frame.image.dimensions(), (4, 4));
         }
         assert_eq!(camera.describe(), "fake", "the reopened device describes the stream");
+    }
+
+    /// What a window shows while a camera hangs: polls come back in time, saying how long the
+    /// camera has been silent and that it is being reopened, until a frame comes again.
+    #[test]
+    fn polling_a_hanging_camera_says_what_it_is_doing_in_time() {
+        let mut opens = 0;
+        let opener: Opener = Box::new(move |_| {
+            opens += 1;
+            if opens == 1 {
+                return device(1, true);
+            }
+            // The reopened device takes a while to come up.
+            std::thread::sleep(Duration::from_millis(300));
+            device(100, false)
+        });
+        let mut camera = Camera::with_opener(request(2_000), opener).unwrap();
+        let mut frame = Frame::empty();
+        assert_eq!(
+            camera.poll_into(&mut frame, Duration::from_secs(1)).unwrap(),
+            Poll::Frame
+        );
+        let mut statuses = Vec::new();
+        let started = Instant::now();
+        loop {
+            let asked = Instant::now();
+            match camera.poll_into(&mut frame, Duration::from_millis(50)).unwrap() {
+                Poll::Waiting(status) => {
+                    assert!(
+                        asked.elapsed() < Duration::from_millis(500),
+                        "a poll took {:?}",
+                        asked.elapsed()
+                    );
+                    statuses.push(status);
+                }
+                Poll::Frame => break,
+                Poll::End => panic!("a camera does not end"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "no frame after the reopen");
+        }
+        assert_eq!(frame.index, 1);
+        assert!(statuses.len() >= 2, "{statuses:?}");
+        assert!(statuses[0].starts_with("camera 0: no frame for 0."), "{statuses:?}");
+        assert!(statuses.iter().any(|s| s.ends_with(", reopening it")), "{statuses:?}");
     }
 
     #[test]
