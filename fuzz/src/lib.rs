@@ -56,6 +56,18 @@ fn png48() -> &'static [u8] {
     })
 }
 
+/// A fresh folder `name` with FERPlus's three split folders, each holding fer0000000.png and
+/// fer0000001.png.
+fn ferplus_folders(name: &str) -> PathBuf {
+    let root = fresh(name);
+    for split in ["FER2013Train", "FER2013Valid", "FER2013Test"] {
+        for image in ["fer0000000.png", "fer0000001.png"] {
+            write(&root.join(split).join(image), png48());
+        }
+    }
+    root
+}
+
 /// Opens a dataset and decodes the first images of every split, as training would.
 fn open_and_load(root: &Path, format: Format) {
     let options = OpenOptions {
@@ -88,17 +100,12 @@ pub fn rafdb_labels(data: &[u8]) {
 /// FERPlus: the bytes are `FER2013Train/label.csv`; valid and test have one good row each, and
 /// fer0000000.png and fer0000001.png exist in every split.
 pub fn ferplus_labels(data: &[u8]) {
-    let root = fresh("ferplus");
-    for split in ["FER2013Train", "FER2013Valid", "FER2013Test"] {
-        for name in ["fer0000000.png", "fer0000001.png"] {
-            write(&root.join(split).join(name), png48());
-        }
-        if split != "FER2013Train" {
-            write(
-                &root.join(split).join("label.csv"),
-                b"fer0000000.png,\"(0, 0, 48, 48)\",10,0,0,0,0,0,0,0,0,0\n",
-            );
-        }
+    let root = ferplus_folders("ferplus");
+    for split in ["FER2013Valid", "FER2013Test"] {
+        write(
+            &root.join(split).join("label.csv"),
+            b"fer0000000.png,\"(0, 0, 48, 48)\",10,0,0,0,0,0,0,0,0,0\n",
+        );
     }
     write(&root.join("FER2013Train/label.csv"), data);
     open_and_load(&root, Format::Ferplus);
@@ -115,12 +122,7 @@ pub fn fer2013_csv(data: &[u8]) {
 /// FER2013's original labels over the FERPlus folders: the bytes are
 /// `fer2013_original_labels.csv`.
 pub fn fer2013_original_labels(data: &[u8]) {
-    let root = fresh("fer2013-original");
-    for split in ["FER2013Train", "FER2013Valid", "FER2013Test"] {
-        for name in ["fer0000000.png", "fer0000001.png"] {
-            write(&root.join(split).join(name), png48());
-        }
-    }
+    let root = ferplus_folders("fer2013-original");
     write(&root.join("fer2013_original_labels.csv"), data);
     open_and_load(&root, Format::Fer2013);
 }
@@ -144,7 +146,11 @@ pub fn folder_names(data: &[u8]) {
         if path.exists() {
             continue;
         }
-        let bytes = if name.ends_with(".png") { png48() } else { body.as_bytes() };
+        let bytes = if name.ends_with(".png") {
+            png48()
+        } else {
+            body.as_bytes()
+        };
         if let Some(parent) = path.parent()
             && std::fs::create_dir_all(parent).is_err()
         {
