@@ -310,6 +310,7 @@ fn runs_killed_at_any_moment_resume_and_lose_at_most_one_epoch() {
             (1..=EPOCHS as u64).collect::<Vec<_>>(),
             "trial {trial}"
         );
+        assert!(out.join("best/state.json").is_file(), "trial {trial}: no best model");
     }
     eprintln!(
         "{trials} kills over {span:.1} s runs: all resumed; {before_first_checkpoint} before the first checkpoint, \
@@ -372,18 +373,7 @@ fn a_disk_that_fills_during_a_run_keeps_the_last_checkpoint() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let filler = disk.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![0u8; 64 << 10];
-    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
-    let _ = f.sync_all();
-    drop(f);
-    let len = std::fs::metadata(&filler).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&filler)
-        .unwrap()
-        .set_len(len.saturating_sub(64 << 10))
-        .unwrap();
+    fill(&filler, 64 << 10);
 
     let failed = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&failed.stderr);
@@ -417,6 +407,28 @@ fn a_disk_that_fills_during_a_run_keeps_the_last_checkpoint() {
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 6);
+
+    // `scn export` onto the full disk: an error naming the file, and no half-written model.
+    fill(&filler, 4 << 10);
+    let model = disk.join("model.onnx");
+    let m = model.to_str().unwrap();
+    let export = scn(&["export", o, "-o", m, "--face-template", "fer2013"]);
+    fails_naming(&export, &["model.onnx", "No space left on device"]);
+    let leftovers: Vec<_> = walk(&disk)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(!model.exists() && leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Fills the filesystem of `filler` (a new file) up to its last `spare` bytes.
+fn fill(filler: &std::path::Path, spare: u64) {
+    let mut f = std::fs::File::create(filler).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    let _ = f.sync_all();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(spare)).unwrap();
 }
 
 /// Every file below `dir`.

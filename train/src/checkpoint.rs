@@ -95,6 +95,14 @@ fn state_json(state: &RunState) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(state).map_err(|e| Error::InvalidArgument(format!("cannot serialise the run state: {e}")))
 }
 
+/// The best-model folder of an output folder (`OUT/best`), put back first if a crash caught it
+/// being replaced ([`fsutil::recover_dir`]).
+pub fn best_dir(out: &Path) -> PathBuf {
+    let dir = out.join("best");
+    fsutil::recover_dir(&dir);
+    dir
+}
+
 /// The checkpoints folder of an output folder.
 pub fn checkpoints_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")

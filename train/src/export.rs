@@ -47,7 +47,7 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
     if path.join(checkpoint::STATE_FILE).is_file() {
         return Ok(path.to_path_buf());
     }
-    let best = path.join("best");
+    let best = checkpoint::best_dir(path);
     if best.join(checkpoint::STATE_FILE).is_file() {
         return Ok(best);
     }

@@ -28,11 +28,12 @@ pub fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> 
     let dir = parent_of(path);
     std::fs::create_dir_all(&dir).at(&dir)?;
     let tmp = temp_name(path);
+    // Errors name the file being written, not its temporary name.
     let result = (|| {
-        let mut out = BufWriter::new(File::create(&tmp).at(&tmp)?);
+        let mut out = BufWriter::new(File::create(&tmp).at(path)?);
         body(&mut out)?;
-        let file = out.into_inner().map_err(|e| IoError::new(&tmp, e.into_error()))?;
-        file.sync_all().at(&tmp)?;
+        let file = out.into_inner().map_err(|e| IoError::new(path, e.into_error()))?;
+        file.sync_all().at(path)?;
         Ok(std::fs::rename(&tmp, path).at(path)?)
     })();
     if result.is_err() {
@@ -47,29 +48,66 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Builds the folder `path` from `files` (name, bytes) under a temporary name, then renames it
-/// into place, replacing an older folder of that name.
+/// into place, replacing an older folder of that name. The older folder is first renamed aside
+/// (see [`recover_dir`]), so that at every moment one complete version exists.
 pub fn write_dir_atomically(path: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     let tmp = temp_name(path);
+    let old = aside_name(path);
     let result = (|| {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).at(&tmp)?;
         }
-        std::fs::create_dir_all(&tmp).at(&tmp)?;
+        std::fs::create_dir_all(&tmp).at(path)?;
         for (name, bytes) in files {
-            let file_path = tmp.join(name);
-            let mut file = File::create(&file_path).at(&file_path)?;
-            file.write_all(bytes).at(&file_path)?;
-            file.sync_all().at(&file_path)?;
+            // Errors name the file being written, not its temporary name.
+            let (file_path, named) = (tmp.join(name), path.join(name));
+            let mut file = File::create(&file_path).at(&named)?;
+            file.write_all(bytes).at(&named)?;
+            file.sync_all().at(&named)?;
         }
         if path.exists() {
-            std::fs::remove_dir_all(path).at(path)?;
+            if old.exists() {
+                std::fs::remove_dir_all(&old).at(&old)?;
+            }
+            std::fs::rename(path, &old).at(path)?;
         }
-        Ok(std::fs::rename(&tmp, path).at(path)?)
+        std::fs::rename(&tmp, path).at(path)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).at(&old)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
+        recover_dir(path);
     }
     result
+}
+
+/// Where [`write_dir_atomically`] keeps the older version of a folder while it swaps the new
+/// one in.
+fn aside_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_of(path).join(format!(".{name}.old"))
+}
+
+/// Puts back the older version of a folder that a crash caught between the two renames of
+/// [`write_dir_atomically`] (`path` gone, its older version aside). Call it before reading
+/// a folder written that way; it does nothing otherwise.
+pub fn recover_dir(path: &Path) {
+    let old = aside_name(path);
+    if !path.exists() && old.is_dir() {
+        match std::fs::rename(&old, path) {
+            Ok(()) => log::warn!(
+                "{}: restored the previous version (a run was interrupted while replacing it)",
+                path.display()
+            ),
+            Err(e) => log::warn!("{}: cannot restore it from {}: {e}", path.display(), old.display()),
+        }
+    }
 }
 
 /// Free bytes on the file system holding `path` (`None` where it cannot be asked).
@@ -142,6 +180,24 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn a_folder_caught_between_its_renames_is_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("best");
+        write_dir_atomically(&path, &[("a", b"1")]).unwrap();
+        // A crash after the old version was renamed aside, before the new one came in.
+        std::fs::rename(&path, aside_name(&path)).unwrap();
+        recover_dir(&path);
+        assert_eq!(std::fs::read(path.join("a")).unwrap(), b"1");
+        write_dir_atomically(&path, &[("a", b"2")]).unwrap();
+        assert_eq!(std::fs::read(path.join("a")).unwrap(), b"2");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["best"], "nothing left aside");
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn init_source(source: &Path) -> Result<PathBuf> {
     if source.join(checkpoint::MODEL_FILE).is_file() {
         return Ok(source.to_path_buf());
     }
-    let best = source.join("best");
+    let best = checkpoint::best_dir(source);
     if best.join(checkpoint::MODEL_FILE).is_file() {
         return Ok(best);
     }
@@ -1028,7 +1028,7 @@ fn test_best(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<Option<Evaluation>> {
-    let dir = out.join("best");
+    let dir = checkpoint::best_dir(out);
     if !dir.join(checkpoint::STATE_FILE).is_file() {
         return Ok(None);
     }
