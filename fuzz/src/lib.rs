@@ -6,14 +6,54 @@
 //! Files are written into one scratch folder per process (a tmpfs where the system has one),
 //! so every target exercises the real path and the real readers.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 
 use scn::source::{Frame, FrameSource, images::ImageFiles};
 use scn::train::data::{Dataset, Format, OpenOptions, Split};
 use scn::train::metadata::{FaceTemplate, ModelMetadata};
 use scn::train::run_state;
 use scn::{Classifier, ModelOverrides};
+
+/// Where the dependencies whose panics scn contains live (their source paths).
+const CONTAINED: [&str; 9] = [
+    "/tract-",
+    "/image-",
+    "/zune-",
+    "/png-",
+    "/fdeflate-",
+    "/miniz_oxide-",
+    "/prost-",
+    "/half-",
+    "/ndarray-",
+];
+
+/// libFuzzer's panic hook aborts on every panic, even one that scn catches at a load boundary
+/// (`scn_train::contain`). This hook lets panics raised inside the contained dependencies go on
+/// to scn's guard, printing the first one of each place ("contained: ..."); a panic anywhere
+/// else, scn's own code above all, still aborts and is a finding. A dependency panic that scn
+/// does not catch still reaches libFuzzer, which reports it.
+fn contain_dependency_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let abort = std::panic::take_hook();
+        let seen = Mutex::new(HashSet::new());
+        std::panic::set_hook(Box::new(move |info| {
+            let place = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            if CONTAINED.iter().any(|d| place.contains(d)) {
+                if seen.lock().is_ok_and(|mut s| s.insert(place.clone())) {
+                    eprintln!("contained: {info}");
+                }
+            } else {
+                abort(info);
+            }
+        }));
+    });
+}
 
 /// The per-process scratch folder.
 fn scratch() -> &'static Path {
@@ -89,6 +129,7 @@ fn open_and_load(root: &Path, format: Format) {
 
 /// RAF-DB: the bytes are `EmoLabel/list_patition_label.txt`; two aligned images exist.
 pub fn rafdb_labels(data: &[u8]) {
+    contain_dependency_panics();
     let root = fresh("rafdb");
     write(&root.join("EmoLabel/list_patition_label.txt"), data);
     for name in ["train_00001_aligned.jpg", "test_0001_aligned.jpg"] {
@@ -100,6 +141,7 @@ pub fn rafdb_labels(data: &[u8]) {
 /// FERPlus: the bytes are `FER2013Train/label.csv`; valid and test have one good row each, and
 /// fer0000000.png and fer0000001.png exist in every split.
 pub fn ferplus_labels(data: &[u8]) {
+    contain_dependency_panics();
     let root = ferplus_folders("ferplus");
     for split in ["FER2013Valid", "FER2013Test"] {
         write(
@@ -113,6 +155,7 @@ pub fn ferplus_labels(data: &[u8]) {
 
 /// FER2013: the bytes are Kaggle's `fer2013.csv` (pixels as text).
 pub fn fer2013_csv(data: &[u8]) {
+    contain_dependency_panics();
     let root = fresh("fer2013");
     let csv = root.join("fer2013.csv");
     write(&csv, data);
@@ -122,6 +165,7 @@ pub fn fer2013_csv(data: &[u8]) {
 /// FER2013's original labels over the FERPlus folders: the bytes are
 /// `fer2013_original_labels.csv`.
 pub fn fer2013_original_labels(data: &[u8]) {
+    contain_dependency_panics();
     let root = ferplus_folders("fer2013-original");
     write(&root.join("fer2013_original_labels.csv"), data);
     open_and_load(&root, Format::Fer2013);
@@ -130,6 +174,7 @@ pub fn fer2013_original_labels(data: &[u8]) {
 /// Image folders: each line of the input names a file to create (`train/happy/a.png`, ...);
 /// its content is a valid PNG when the name ends in `.png`, else the rest of the line.
 pub fn folder_names(data: &[u8]) {
+    contain_dependency_panics();
     let root = fresh("folder");
     let text = String::from_utf8_lossy(data);
     for line in text.lines().take(24) {
@@ -163,6 +208,7 @@ pub fn folder_names(data: &[u8]) {
 
 /// An expression model: the bytes are the `.onnx` file; a model that loads classifies a face.
 pub fn onnx_model(data: &[u8]) {
+    contain_dependency_panics();
     let path = fresh("onnx").join("model.onnx");
     write(&path, data);
     if let Ok(classifier) = Classifier::load(&path, &ModelOverrides::default()) {
@@ -174,6 +220,7 @@ pub fn onnx_model(data: &[u8]) {
 
 /// A model's metadata: the bytes are lines `key<TAB>value`, the ONNX file's metadata_props.
 pub fn model_metadata(data: &[u8]) {
+    contain_dependency_panics();
     let text = String::from_utf8_lossy(data);
     let props: Vec<(&str, &str)> = text.lines().map(|l| l.split_once('\t').unwrap_or((l, ""))).collect();
     if let Ok(metadata) = ModelMetadata::from_props(props) {
@@ -187,6 +234,7 @@ pub fn model_metadata(data: &[u8]) {
 /// A face template (`scn export --face-template FILE`): the bytes are the JSON; a template that
 /// parses aligns a face with it.
 pub fn face_template(data: &[u8]) {
+    contain_dependency_panics();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -201,6 +249,7 @@ pub fn face_template(data: &[u8]) {
 /// A checkpoint's `state.json` (what `scn train --resume` reads first); a state that parses is
 /// written back and must read the same.
 pub fn checkpoint_state(data: &[u8]) {
+    contain_dependency_panics();
     let dir = fresh("checkpoint");
     write(&dir.join(run_state::STATE_FILE), data);
     if let Ok(state) = run_state::read_state(&dir) {
@@ -215,6 +264,7 @@ pub fn checkpoint_state(data: &[u8]) {
 /// A camera frame: byte 0 picks the pixel format, bytes 1-4 the width and height (16 bits each),
 /// the rest is the frame's buffer.
 pub fn camera_frame(data: &[u8]) {
+    contain_dependency_panics();
     use scn::source::camera::{PixelFormat, frame_to_rgb};
     let [kind, w0, w1, h0, h1, buffer @ ..] = data else {
         return;
@@ -236,6 +286,7 @@ pub fn camera_frame(data: &[u8]) {
 /// An image given to `scn run --images`: byte 0 picks the extension (PNG, JPEG, BMP), the rest
 /// is the file.
 pub fn image_file(data: &[u8]) {
+    contain_dependency_panics();
     let [kind, file @ ..] = data else {
         return;
     };

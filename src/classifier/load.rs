@@ -353,6 +353,75 @@ mod tests {
         assert_eq!(detect_layout(&[None; 4], 3, 224), Some(Layout::Nchw));
     }
 
+    /// Found by the `onnx_model` fuzz target: a Gather whose constant index lies far outside
+    /// its data (a flipped byte in a model's weights) panics inside tract 0.23.9 while it loads
+    /// the graph (gather.rs:75, index out of bounds). Loading must end in an error naming the
+    /// file, not take the process down.
+    #[test]
+    fn a_graph_that_crashes_tract_is_an_error_naming_the_file() {
+        use prost::Message;
+        use tract_onnx::pb::{self, tensor_shape_proto::Dimension, tensor_shape_proto::dimension, type_proto};
+        let image = pb::ValueInfoProto {
+            name: "image".into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: 1,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: [1, 1, 48, 48]
+                            .iter()
+                            .map(|&d| Dimension {
+                                value: Some(dimension::Value::DimValue(d)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let node = |op: &str, inputs: &[&str], output: &str| pb::NodeProto {
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        };
+        let model = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            graph: Some(pb::GraphProto {
+                name: "gather".into(),
+                node: vec![node("Shape", &["image"], "shape"), node("Gather", &["shape", "index"], "logits")],
+                initializer: vec![pb::TensorProto {
+                    name: "index".into(),
+                    data_type: 7, // int64
+                    dims: vec![1],
+                    int64_data: vec![-1_441_151_880_758_558_720],
+                    ..Default::default()
+                }],
+                input: vec![image],
+                output: vec![pb::ValueInfoProto {
+                    name: "logits".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gather.onnx");
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        let overrides = ModelOverrides {
+            classes: Some(vec!["a".into(), "b".into()]),
+            ..Default::default()
+        };
+        let err = Classifier::load(&path, &overrides).unwrap_err().to_string();
+        assert!(err.contains("gather.onnx") && err.contains("tract crashed on it"), "{err}");
+    }
+
     #[test]
     fn not_onnx_and_missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
