@@ -444,3 +444,33 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A run killed between its checkpoint and best/ (possible before best/ was written first):
+/// resuming writes the best model from the checkpoint that names itself the best.
+#[test]
+fn a_resumed_run_restores_a_best_model_its_checkpoint_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 6,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 8,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let out = dir.path().join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    assert!(scn(&args).status.success());
+    std::fs::remove_dir_all(out.join("best")).unwrap();
+    args.push("--resume");
+    let resumed = scn(&args);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("best/ does not hold epoch 1"));
+    let best = scn::train::run_state::read_state(&out.join("best")).unwrap();
+    assert_eq!(best.epoch, 1);
+    assert!(out.join("best/model.bpk").is_file());
+}

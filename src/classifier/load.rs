@@ -139,20 +139,13 @@ impl Classifier {
                 .with_input_fact(0, fact(n).into())
                 .and_then(|m| m.into_optimized())
         };
-        // Any batch size; failing that (graphs that fix the batch in a Reshape), one face at a time.
-        let (typed, max_batch) = match optimize(batch.into()) {
-            Ok(typed) => (typed, None),
-            Err(any_size) => {
-                let typed = optimize(1.into())
-                    .map_err(|e| model_error(path, format!("cannot prepare the model for {c}x{s}x{s} input: {e:#}")))?;
-                log::warn!(
-                    "{}: the graph fixes the batch size ({any_size:#}): faces run one at a time",
-                    path.display()
-                );
-                (typed, Some(1))
-            }
-        };
-        let classes = typed
+        // One face first, with concrete shapes: its plan is needed anyway, it compiles fast, and
+        // a broken graph fails here at once. With a symbolic batch, tract's shape expressions
+        // can grow for tens of seconds on a corrupt graph (a convolution that lost its strides,
+        // found by the onnx_model fuzz target) before it gives up.
+        let single = optimize(1.into())
+            .map_err(|e| model_error(path, format!("cannot prepare the model for {c}x{s}x{s} input: {e:#}")))?;
+        let classes = single
             .output_fact(logits_index)
             .ok()
             .and_then(|f| f.shape.iter().last().and_then(|d| d.to_i64().ok()));
@@ -168,16 +161,15 @@ impl Classifier {
                 ),
             ));
         }
-        let plan = typed.into_runnable().map_err(|e| model_error(path, format!("{e:#}")))?;
-        let fixed = match max_batch {
-            Some(max) => HashMap::from([(max, plan.clone())]),
-            None => HashMap::new(),
-        };
-        let classifier = Classifier {
-            plan,
+        let single = single
+            .into_runnable()
+            .map_err(|e| model_error(path, format!("{e:#}")))?;
+        let fixed = HashMap::from([(1, single.clone())]);
+        let mut classifier = Classifier {
+            plan: single,
             fixed: Mutex::new(fixed),
             one_by_one: Mutex::new(std::collections::HashSet::new()),
-            max_batch,
+            max_batch: Some(1),
             source,
             metadata,
             path: path.to_path_buf(),
@@ -189,7 +181,29 @@ impl Classifier {
             flip: false,
             flip_batch: Mutex::new(Vec::new()),
         };
-        classifier.prepare_batch(1)?;
+        // One face through the network: a graph that tract accepts but cannot run fails here,
+        // before the slower preparation for any batch size.
+        classifier
+            .run(&vec![0.0; classifier.input_len()])
+            .map_err(|e| match e {
+                Error::Inference(reason) => {
+                    let prefix = format!("{}: ", path.display());
+                    let reason = reason.strip_prefix(&prefix).unwrap_or(&reason);
+                    model_error(path, format!("the network cannot run: {reason}"))
+                }
+                other => other,
+            })?;
+        // Any batch size; failing that (graphs that fix the batch in a Reshape), one face at a time.
+        match optimize(batch.into()) {
+            Ok(typed) => {
+                classifier.plan = typed.into_runnable().map_err(|e| model_error(path, format!("{e:#}")))?;
+                classifier.max_batch = None;
+            }
+            Err(any_size) => log::warn!(
+                "{}: the graph fixes the batch size ({any_size:#}): faces run one at a time",
+                path.display()
+            ),
+        }
         Ok(classifier)
     }
 }
@@ -394,7 +408,10 @@ mod tests {
             }],
             graph: Some(pb::GraphProto {
                 name: "gather".into(),
-                node: vec![node("Shape", &["image"], "shape"), node("Gather", &["shape", "index"], "logits")],
+                node: vec![
+                    node("Shape", &["image"], "shape"),
+                    node("Gather", &["shape", "index"], "logits"),
+                ],
                 initializer: vec![pb::TensorProto {
                     name: "index".into(),
                     data_type: 7, // int64
@@ -419,7 +436,10 @@ mod tests {
             ..Default::default()
         };
         let err = Classifier::load(&path, &overrides).unwrap_err().to_string();
-        assert!(err.contains("gather.onnx") && err.contains("tract crashed on it"), "{err}");
+        assert!(
+            err.contains("gather.onnx") && err.contains("tract crashed on it"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -623,6 +623,7 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
             optimizer = device::quiet_native_stderr(|| checkpoint::load_optimizer(optimizer, dir))?;
             state.config = config.clone();
             log::info!("resuming from {} (epoch {} done)", dir.display(), state.epoch);
+            restore_missing_best(&out, &model, &state)?;
             state
         }
         _ => {
@@ -1007,15 +1008,38 @@ impl Run<'_> {
             });
         }
         state.history.push(metrics.clone());
-        let dir = checkpoint::save(&self.out, model, optimizer, state)?;
+        // The best model first: a checkpoint that names epoch N the best must never exist
+        // without best/ holding epoch N (a kill between the two writes, resumed, would leave no
+        // best model when no later epoch beats it). Killed after best/ but before the
+        // checkpoint, the resumed run redoes this epoch exactly and writes the same best/.
         if is_best {
             checkpoint::save_best(&self.out, model, state)?;
         }
+        let dir = checkpoint::save(&self.out, model, optimizer, state)?;
         write_metrics(&self.out, &state.history)?;
         self.last_checkpoint = Some(dir.clone());
         observer.epoch_finished(&metrics, &dir, is_best);
         Ok(())
     }
+}
+
+/// Runs written before best/ was saved ahead of its checkpoint could be killed between the two:
+/// the checkpoint then names its own epoch the best while best/ holds an older one, or none.
+/// The checkpoint's model is that best model: write it.
+fn restore_missing_best(out: &Path, model: &Scn, state: &RunState) -> Result<()> {
+    let Some(best) = &state.best else {
+        return Ok(());
+    };
+    let on_disk = checkpoint::read_state(&checkpoint::best_dir(out)).map(|s| s.epoch).ok();
+    if best.epoch == state.epoch && on_disk != Some(best.epoch) {
+        log::warn!(
+            "{}: best/ does not hold epoch {} (the run was stopped while saving it); writing it from the checkpoint",
+            out.display(),
+            best.epoch
+        );
+        checkpoint::save_best(out, model, state)?;
+    }
+    Ok(())
 }
 
 /// Evaluates the best model on the test split and records the result in best/state.json (once:
