@@ -287,19 +287,14 @@ fn runs_killed_at_any_moment_resume_and_lose_at_most_one_epoch() {
             recorded.len()
         );
         epochs_lost += recorded.len().saturating_sub(checkpointed);
-        let resumed = if latest.is_some() {
-            scn(&train_args(o, &["--resume"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>())
-        } else {
-            // Killed before its first epoch ended: nothing to continue, and --force may start over.
+        if latest.is_none() {
+            // Killed before its first epoch ended: --resume starts it over.
             before_first_checkpoint += 1;
-            scn(&train_args(o, &["--force"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>())
-        };
+        }
+        let resumed = scn(&train_args(o, &["--resume"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>());
         assert!(
             resumed.status.success(),
             "trial {trial} (kill at {at:.2}s): {}",
@@ -473,4 +468,58 @@ fn a_resumed_run_restores_a_best_model_its_checkpoint_names() {
     let best = scn::train::run_state::read_state(&out.join("best")).unwrap();
     assert_eq!(best.epoch, 1);
     assert!(out.join("best/model.bpk").is_file());
+}
+
+/// A run stopped before its first checkpoint (only its `config.json` written) resumes from
+/// epoch 1 when the same command is given again with `--resume`, `--init-from` included; other
+/// settings are refused, naming the run's settings file; a second `--resume` continues from the
+/// checkpoint that the first one wrote.
+#[test]
+fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 6,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed: 3,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let (d, f, s) = (
+        data.to_str().unwrap(),
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+    );
+    let mut args = vec!["train", d, "-o", f, "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    assert!(scn(&args).status.success());
+    // What a kill during the first epoch of a warm restart from `first` leaves behind.
+    std::fs::create_dir(&second).unwrap();
+    std::fs::copy(first.join("config.json"), second.join("config.json")).unwrap();
+    std::fs::write(second.join("metrics.jsonl"), "{\"epoch\": 1}\n").unwrap();
+
+    let other = scn(&["train", d, "-o", s, "--resume", "--device", "flex"]);
+    fails_naming(&other, &["before its first checkpoint", "second/config.json", "--force"]);
+
+    let mut again = vec!["train", d, "-o", s, "--epochs", "1", "--resume", "--init-from", f];
+    again.extend(tiny_train_flags("32"));
+    let resumed = scn(&again);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(stderr.contains("starting it over from epoch 1"), "{stderr}");
+    let state = scn::train::run_state::read_state(&second.join("best")).unwrap();
+    assert_eq!(state.epoch, 1);
+    assert_eq!(state.started_from.as_deref(), Some(f));
+    let metrics = std::fs::read_to_string(second.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1, "{metrics}");
+
+    let more = scn(&["train", d, "-o", s, "--resume", "--epochs", "2", "--init-from", f, "--device", "flex"]);
+    let stderr = String::from_utf8_lossy(&more.stderr);
+    assert!(more.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming from"), "{stderr}");
+    let metrics = std::fs::read_to_string(second.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
 }

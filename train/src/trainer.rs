@@ -446,16 +446,54 @@ fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
         )));
     }
     if force && !resume {
-        for m in RUN_MARKERS.iter().chain(&["metrics.jsonl"]) {
-            let p = out.join(m);
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p).at(&p)?;
-            } else if p.is_file() {
-                std::fs::remove_file(&p).at(&p)?;
-            }
+        remove_run(out)?;
+    }
+    Ok(())
+}
+
+/// Removes what a run wrote into `out` (its settings, checkpoints, best model and metrics).
+fn remove_run(out: &Path) -> Result<()> {
+    for m in RUN_MARKERS.iter().chain(&["metrics.jsonl"]) {
+        let p = out.join(m);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).at(&p)?;
+        } else if p.is_file() {
+            std::fs::remove_file(&p).at(&p)?;
         }
     }
     Ok(())
+}
+
+/// `--resume` of a run that stopped before its first checkpoint: nothing was saved but its
+/// settings, so it starts over from epoch 1, provided this command gives the same settings as
+/// the run's `config.json` (the total of epochs may differ).
+fn start_over_unsaved(out: &Path, config: &TrainConfig) -> Result<()> {
+    let saved_path = out.join("config.json");
+    if saved_path.is_file() {
+        let text = std::fs::read_to_string(&saved_path).at(&saved_path)?;
+        let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Malformed {
+            path: saved_path.clone(),
+            line: Some(e.line() as u64),
+            reason: e.to_string(),
+        })?;
+        let mut given = serde_json::to_value(config).unwrap_or_default();
+        if let (Some(g), Some(epochs)) = (given.as_object_mut(), saved.get("epochs")) {
+            g.insert("epochs".into(), epochs.clone());
+        }
+        if saved != given {
+            return Err(Error::InvalidArgument(format!(
+                "{} stopped before its first checkpoint with other settings than these ({}): give the run's settings \
+                 again to start it over, or --force to start over with these",
+                out.display(),
+                saved_path.display()
+            )));
+        }
+    }
+    log::warn!(
+        "{} has no checkpoint yet (the run stopped in its first epoch): starting it over from epoch 1",
+        out.display()
+    );
+    remove_run(out)
 }
 
 /// Writes `metrics.jsonl` from the history.
@@ -551,11 +589,13 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
     check_output(&out, options.resume, options.force)?;
     let resume_from = if options.resume {
         let latest = checkpoint::latest(&out)?;
-        if latest.is_none() {
-            return Err(Error::Missing {
-                path: checkpoint::checkpoints_dir(&out),
-                what: "a checkpoint to resume from".into(),
-            });
+        match &latest {
+            Some(_) => {
+                if options.init_from.is_some() || options.pretrained.is_some() {
+                    log::info!("resuming: the checkpoint holds the network, the weights to start from are not read again");
+                }
+            }
+            None => start_over_unsaved(&out, &options.config)?,
         }
         latest
     } else {
