@@ -61,6 +61,8 @@ pub struct EvalReport {
     pub batch_size: usize,
     /// Whether each face was averaged with its mirror image (`--flip`).
     pub flip: bool,
+    /// The logit-adjustment strength of `--balance` (0: the model as trained).
+    pub balance: f32,
 }
 
 /// Classifies every sample (labels mapped into the model's classes with `mapping`, see
@@ -140,6 +142,7 @@ pub fn evaluate(
         images_per_second: if seconds > 0.0 { images as f64 / seconds } else { 0.0 },
         batch_size,
         flip: classifier.flip_averaging(),
+        balance: classifier.balance(),
     })
 }
 

@@ -46,6 +46,7 @@ fn metadata() -> ModelMetadata {
         input: InputConfig::grey(SIZE as u32),
         face_template: FaceTemplate::fer2013(),
         alpha_percentiles: (0..=100).map(|i| 0.4 + 0.005 * i as f32).collect(),
+        class_prior: vec![0.4, 0.3, 0.15, 0.1, 0.05],
         dataset: "test".into(),
         validation: None,
         test: None,
@@ -161,6 +162,44 @@ fn flip_averaging_is_the_mean_of_each_face_and_its_mirror() {
     // The mirror image really is another input (so the test can tell the difference).
     assert!(logits.iter().zip(&logits_m).any(|(a, b)| (a - b).abs() > 1e-3));
     assert_eq!(classifier.classify_preprocessed(&input).unwrap().len(), n);
+}
+
+/// `--balance TAU`: each class's log-probability moves by `-TAU ln(prior)` (plus the same
+/// constant for every class), so the rarest class gains most; 0 restores the model as trained;
+/// a model without a prior, or a strength outside 0-2, is refused naming the file.
+#[test]
+fn balancing_adds_the_log_prior_to_the_scores() {
+    let model = trained_looking_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_to(dir.path(), &model, true);
+    let mut classifier = Classifier::load(&path, &ModelOverrides::default()).unwrap();
+    let n = 4;
+    let input = random_input(n, 33);
+    let plain = classifier.classify_preprocessed(&input).unwrap();
+    classifier.set_balance(1.0).unwrap();
+    assert_eq!(classifier.balance(), 1.0);
+    let balanced = classifier.classify_preprocessed(&input).unwrap();
+    let prior = metadata().class_prior;
+    for (p, b) in plain.iter().zip(&balanced) {
+        let shift: Vec<f32> = (0..CLASSES)
+            .map(|c| b.probabilities[c].ln() - p.probabilities[c].ln() + prior[c].ln())
+            .collect();
+        assert!(shift.iter().all(|s| (s - shift[0]).abs() < 1e-3), "{shift:?}");
+        assert!(b.probabilities[CLASSES - 1] > p.probabilities[CLASSES - 1]);
+        assert_eq!(b.alpha, p.alpha);
+    }
+    classifier.set_balance(0.0).unwrap();
+    assert_eq!(classifier.classify_preprocessed(&input).unwrap(), plain);
+    let err = classifier.set_balance(2.5).unwrap_err().to_string();
+    assert!(err.contains("kept.onnx") || err.contains("folded.onnx"), "{err}");
+
+    let mut m = metadata();
+    m.class_prior.clear();
+    let old = dir.path().join("old.onnx");
+    std::fs::write(&old, export::to_onnx(&model, &config(), &m, true, &old).unwrap().0).unwrap();
+    let mut classifier = Classifier::load(&old, &ModelOverrides::default()).unwrap();
+    let err = classifier.set_balance(0.5).unwrap_err().to_string();
+    assert!(err.contains("old.onnx") && err.contains("scn.class_prior"), "{err}");
 }
 
 #[test]

@@ -180,6 +180,7 @@ impl Classifier {
             from_metadata,
             flip: false,
             flip_batch: Mutex::new(Vec::new()),
+            balance: None,
         };
         // One face through the network: a graph that tract accepts but cannot run fails here,
         // before the slower preparation for any batch size.
@@ -301,6 +302,7 @@ fn read_metadata(
                 input,
                 face_template: template,
                 alpha_percentiles: Vec::new(),
+                class_prior: Vec::new(),
                 dataset: "unknown (no metadata in the model)".into(),
                 validation: None,
                 test: None,

@@ -91,6 +91,8 @@ pub struct Classifier {
     flip: bool,
     /// Faces and their mirror images, reused from call to call.
     flip_batch: Mutex<Vec<f32>>,
+    /// The strength and per-class logit offsets of [`Classifier::set_balance`] (none: off).
+    balance: Option<(f32, Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -243,6 +245,49 @@ impl Classifier {
     /// Whether flip averaging is on.
     pub fn flip_averaging(&self) -> bool {
         self.flip
+    }
+
+    /// Balances the decision between frequent and rare classes by post-hoc logit adjustment:
+    /// `-tau * ln(prior)` is added to each class's score before the softmax, the prior being
+    /// each class's share of the training labels (the model's `scn.class_prior`; see
+    /// [`ModelMetadata::balance_offsets`]). `tau` 0 (the default) is the model as trained; 1 the
+    /// decision that is right as often on each class. Needs a prior: models exported before it
+    /// was recorded are refused by name. `tau` must be within 0-2.
+    pub fn set_balance(&mut self, tau: f32) -> Result<()> {
+        if !(0.0..=2.0).contains(&tau) {
+            return Err(model_error(
+                &self.path,
+                format!("the balance must be within 0-2, got {tau}"),
+            ));
+        }
+        if tau == 0.0 {
+            self.balance = None;
+            return Ok(());
+        }
+        let offsets = self.metadata.balance_offsets(tau).ok_or_else(|| {
+            model_error(
+                &self.path,
+                "the model records no class prior (metadata key scn.class_prior), which balancing needs: \
+                 export it again with `scn export` of this version",
+            )
+        })?;
+        if offsets.len() != self.metadata.classes.len() {
+            return Err(model_error(
+                &self.path,
+                format!(
+                    "the class prior has {} shares for {} classes",
+                    offsets.len(),
+                    self.metadata.classes.len()
+                ),
+            ));
+        }
+        self.balance = Some((tau, offsets));
+        Ok(())
+    }
+
+    /// The balance strength `tau` of [`Classifier::set_balance`] (0: off).
+    pub fn balance(&self) -> f32 {
+        self.balance.as_ref().map_or(0.0, |(tau, _)| *tau)
     }
 
     /// The model's metadata (after overrides).
@@ -454,9 +499,23 @@ impl Classifier {
             .chunks_exact(raw.classes)
             .enumerate()
             .map(|(i, row)| {
-                let probabilities = match self.output {
-                    OutputKind::Logits => softmax(row),
-                    OutputKind::Probabilities => row.to_vec(),
+                let probabilities = match (self.output, &self.balance) {
+                    (OutputKind::Logits, None) => softmax(row),
+                    (OutputKind::Logits, Some((_, offsets))) => {
+                        let adjusted: Vec<f32> = row.iter().zip(offsets).map(|(s, o)| s + o).collect();
+                        softmax(&adjusted)
+                    }
+                    (OutputKind::Probabilities, None) => row.to_vec(),
+                    // The same adjustment on probabilities: p * exp(offset), renormalised.
+                    (OutputKind::Probabilities, Some((_, offsets))) => {
+                        let scaled: Vec<f32> = row.iter().zip(offsets).map(|(p, o)| p * o.exp()).collect();
+                        let sum: f32 = scaled.iter().sum();
+                        if sum > 0.0 {
+                            scaled.iter().map(|p| p / sum).collect()
+                        } else {
+                            row.to_vec()
+                        }
+                    }
                 };
                 let class = argmax(&probabilities);
                 let alpha = raw.alpha.as_ref().map(|a| a[i]);

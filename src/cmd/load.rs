@@ -41,9 +41,14 @@ pub fn classifier(args: &ModelArgs) -> Result<Classifier> {
             .set_flip_averaging(true)
             .with_context(|| format!("cannot prepare {} for flip averaging", path.display()))?;
     }
+    if args.balance != 0.0 {
+        classifier
+            .set_balance(args.balance)
+            .with_context(|| format!("cannot balance {} (--balance {})", path.display(), args.balance))?;
+    }
     let m = classifier.metadata();
     log::info!(
-        "model {}: {} classes ({}), input {}x{}x{}, trained on {}{}",
+        "model {}: {} classes ({}), input {}x{}x{}, trained on {}{}{}",
         path.display(),
         m.classes.len(),
         m.classes.join(", "),
@@ -55,6 +60,11 @@ pub fn classifier(args: &ModelArgs) -> Result<Classifier> {
             "; faces averaged with their mirror images (--flip)"
         } else {
             ""
+        },
+        if args.balance != 0.0 {
+            format!("; classes balanced by the training prior (--balance {})", args.balance)
+        } else {
+            String::new()
         }
     );
     Ok(classifier)

@@ -93,6 +93,7 @@ pub fn metadata_for(state: &RunState, face_template: Option<FaceTemplate>) -> Re
         input: state.config.input.clone(),
         face_template,
         alpha_percentiles: validation.map(|v| v.alpha_percentiles.clone()).unwrap_or_default(),
+        class_prior: crate::metadata::class_shares(&state.labels.original, state.classes.len()),
         dataset: state.dataset.clone(),
         validation: validation.map(|v| Score {
             split: state.validation_split.clone().unwrap_or_else(|| "valid".into()),

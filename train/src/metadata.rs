@@ -30,6 +30,8 @@ pub mod keys {
     pub const FACE_TEMPLATE: &str = "scn.face_template";
     /// Attention-weight percentiles 0..=100 over the validation images (JSON array).
     pub const ALPHA_PERCENTILES: &str = "scn.alpha_percentiles";
+    /// Each class's share of the training labels, in output order (JSON array summing to 1).
+    pub const CLASS_PRIOR: &str = "scn.class_prior";
     /// The training data (JSON string).
     pub const DATASET: &str = "scn.dataset";
     /// Accuracy on the validation split (JSON object, [`super::Score`]).
@@ -39,12 +41,13 @@ pub mod keys {
     /// The training configuration (JSON object).
     pub const TRAINING: &str = "scn.training";
     /// Every key this module writes, in order.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         FORMAT_VERSION,
         CLASSES,
         INPUT,
         FACE_TEMPLATE,
         ALPHA_PERCENTILES,
+        CLASS_PRIOR,
         DATASET,
         VALIDATION,
         TEST,
@@ -175,6 +178,9 @@ pub struct ModelMetadata {
     pub face_template: FaceTemplate,
     /// Percentiles 0..=100 of alpha over the validation images (empty: no calibration).
     pub alpha_percentiles: Vec<f32>,
+    /// Each class's share of the training labels (empty: unknown), for
+    /// [`ModelMetadata::balance_offsets`].
+    pub class_prior: Vec<f32>,
     /// What the model was trained on.
     pub dataset: String,
     /// Validation accuracy of the exported weights.
@@ -218,8 +224,11 @@ impl ModelMetadata {
             (keys::INPUT, json(serde_json::json!(self.input))),
             (keys::FACE_TEMPLATE, json(serde_json::json!(self.face_template))),
             (keys::ALPHA_PERCENTILES, json(serde_json::json!(self.alpha_percentiles))),
-            (keys::DATASET, json(serde_json::json!(self.dataset))),
         ];
+        if !self.class_prior.is_empty() {
+            props.push((keys::CLASS_PRIOR, json(serde_json::json!(self.class_prior))));
+        }
+        props.push((keys::DATASET, json(serde_json::json!(self.dataset))));
         if let Some(v) = &self.validation {
             props.push((keys::VALIDATION, json(serde_json::json!(v))));
         }
@@ -275,11 +284,23 @@ impl ModelMetadata {
         for i in 1..alpha_percentiles.len() {
             alpha_percentiles[i] = alpha_percentiles[i].max(alpha_percentiles[i - 1]);
         }
+        let class_prior: Vec<f32> = parse(&map, keys::CLASS_PRIOR)?.unwrap_or_default();
+        if !class_prior.is_empty()
+            && (class_prior.len() != classes.len()
+                || class_prior.iter().any(|p| !(0.0..=1.0).contains(p))
+                || (class_prior.iter().sum::<f32>() - 1.0).abs() > 1e-3)
+        {
+            return Err(invalid(
+                keys::CLASS_PRIOR,
+                format!("expected {} shares from 0 to 1 that sum to 1, one per class", classes.len()),
+            ));
+        }
         Ok(ModelMetadata {
             classes,
             input,
             face_template,
             alpha_percentiles,
+            class_prior,
             dataset: parse(&map, keys::DATASET)?.unwrap_or_else(|| "unknown".into()),
             validation: parse(&map, keys::VALIDATION)?,
             test: parse(&map, keys::TEST)?,
@@ -293,6 +314,36 @@ impl ModelMetadata {
     pub fn certainty(&self, alpha: f32) -> Option<f32> {
         alpha_rank(&self.alpha_percentiles, alpha)
     }
+
+    /// What to add to the class scores (logits) for post-hoc logit adjustment by the training
+    /// prior (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021): `-tau *
+    /// ln(prior)` per class. `tau` 0 keeps the model's own decision; 1 asks for the classifier that
+    /// is right as often on each class, whatever its share (it raises rare classes such as
+    /// contempt and disgust at some cost in overall accuracy). `None` without a class prior.
+    pub fn balance_offsets(&self, tau: f32) -> Option<Vec<f32>> {
+        if self.class_prior.is_empty() {
+            return None;
+        }
+        // A class that no training label had (share 0) counts as one in a million.
+        let floor = 1e-6f32;
+        Some(self.class_prior.iter().map(|p| -tau * p.max(floor).ln()).collect())
+    }
+}
+
+/// Each class's share of `labels` (class indices below `classes`; out-of-range ones are not
+/// counted). Empty when no label counts.
+pub fn class_shares(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0u64; classes];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l) {
+            *c += 1;
+        }
+    }
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    counts.iter().map(|&c| (c as f64 / total as f64) as f32).collect()
 }
 
 /// The percentile rank (0..1) of `alpha` among the values whose percentiles 0..=100 are given.
@@ -332,6 +383,7 @@ mod tests {
             input: InputConfig::grey(48),
             face_template: FaceTemplate::fer2013(),
             alpha_percentiles: (0..=100).map(|i| 0.5 + i as f32 * 0.004).collect(),
+            class_prior: vec![0.5, 0.3, 0.2],
             dataset: "FERPlus".into(),
             validation: Some(Score {
                 split: "valid".into(),
@@ -421,6 +473,42 @@ mod tests {
             err.to_string().contains("scn.input") && err.to_string().contains("channels"),
             "{err}"
         );
+    }
+
+    /// The prior's offsets are `-tau ln(share)`: nothing at tau 0, the rarest class raised
+    /// most; a prior that does not fit the classes is refused by name; older models have none.
+    #[test]
+    fn class_prior_gives_balance_offsets_and_is_checked() {
+        let m = sample();
+        assert_eq!(m.balance_offsets(0.0), Some(vec![0.0; 3]));
+        let offsets = m.balance_offsets(1.0).unwrap();
+        for (o, p) in offsets.iter().zip([0.5f32, 0.3, 0.2]) {
+            assert!((o + p.ln()).abs() < 1e-6, "{offsets:?}");
+        }
+        assert!(offsets[2] > offsets[1] && offsets[1] > offsets[0]);
+        let with = |prior: &str| {
+            let mut props = m.to_props();
+            props.retain(|(k, _)| k != keys::CLASS_PRIOR);
+            props.push((keys::CLASS_PRIOR.into(), prior.into()));
+            ModelMetadata::from_props(props.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        };
+        for bad in ["[0.5,0.5]", "[0.5,0.3,0.3]", "[1.2,-0.1,-0.1]", "\"even\""] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains(keys::CLASS_PRIOR), "{bad}: {err}");
+        }
+        let zero = with("[0.6,0.4,0.0]").unwrap().balance_offsets(1.0).unwrap();
+        assert!(zero[2].is_finite() && zero[2] > 13.0, "{zero:?}");
+        let mut old = m.clone();
+        old.class_prior.clear();
+        assert!(!old.to_props().iter().any(|(k, _)| k == keys::CLASS_PRIOR));
+        assert_eq!(old.balance_offsets(0.5), None);
+    }
+
+    #[test]
+    fn class_shares_count_each_label() {
+        assert_eq!(class_shares(&[0, 1, 1, 2], 3), vec![0.25, 0.5, 0.25]);
+        assert_eq!(class_shares(&[0, 0, 7], 2), vec![1.0, 0.0]);
+        assert!(class_shares(&[], 3).is_empty());
     }
 
     #[test]
