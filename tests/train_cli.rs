@@ -445,16 +445,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_resumed_run_restores_a_best_model_its_checkpoint_names() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spec = SyntheticSpec {
-        classes: 2,
-        train_per_class: 6,
-        test_per_class: 2,
-        size: 32,
-        noise: 0.0,
-        seed: 8,
-    };
-    synthetic::generate(&data, &spec).unwrap();
+    let data = two_class_data(dir.path(), 8);
     let out = dir.path().join("run");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
@@ -477,16 +468,7 @@ fn a_resumed_run_restores_a_best_model_its_checkpoint_names() {
 #[test]
 fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spec = SyntheticSpec {
-        classes: 2,
-        train_per_class: 6,
-        test_per_class: 2,
-        size: 32,
-        noise: 0.0,
-        seed: 3,
-    };
-    synthetic::generate(&data, &spec).unwrap();
+    let data = two_class_data(dir.path(), 3);
     let (first, second) = (dir.path().join("first"), dir.path().join("second"));
     let (d, f, s) = (
         data.to_str().unwrap(),
@@ -522,4 +504,20 @@ fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     assert!(stderr.contains("resuming from"), "{stderr}");
     let metrics = std::fs::read_to_string(second.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2, "{metrics}");
+}
+
+/// A two-class synthetic dataset of 32 px faces (6 training and 2 test images a class) in
+/// `dir/data`.
+fn two_class_data(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let spec = SyntheticSpec {
+        classes: 2,
+        train_per_class: 6,
+        test_per_class: 2,
+        size: 32,
+        noise: 0.0,
+        seed,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    data
 }
