@@ -484,7 +484,10 @@ fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     std::fs::write(second.join("metrics.jsonl"), "{\"epoch\": 1}\n").unwrap();
 
     let other = scn(&["train", d, "-o", s, "--resume", "--device", "flex"]);
-    fails_naming(&other, &["before its first checkpoint", "second/config.json", "--force"]);
+    fails_naming(
+        &other,
+        &["before its first checkpoint", "second/config.json", "--force"],
+    );
 
     let mut again = vec!["train", d, "-o", s, "--epochs", "1", "--resume", "--init-from", f];
     again.extend(tiny_train_flags("32"));
@@ -498,7 +501,19 @@ fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     let metrics = std::fs::read_to_string(second.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 1, "{metrics}");
 
-    let more = scn(&["train", d, "-o", s, "--resume", "--epochs", "2", "--init-from", f, "--device", "flex"]);
+    let more = scn(&[
+        "train",
+        d,
+        "-o",
+        s,
+        "--resume",
+        "--epochs",
+        "2",
+        "--init-from",
+        f,
+        "--device",
+        "flex",
+    ]);
     let stderr = String::from_utf8_lossy(&more.stderr);
     assert!(more.status.success(), "{stderr}");
     assert!(stderr.contains("resuming from"), "{stderr}");

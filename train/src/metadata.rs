@@ -292,7 +292,10 @@ impl ModelMetadata {
         {
             return Err(invalid(
                 keys::CLASS_PRIOR,
-                format!("expected {} shares from 0 to 1 that sum to 1, one per class", classes.len()),
+                format!(
+                    "expected {} shares from 0 to 1 that sum to 1, one per class",
+                    classes.len()
+                ),
             ));
         }
         Ok(ModelMetadata {

@@ -592,7 +592,9 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         match &latest {
             Some(_) => {
                 if options.init_from.is_some() || options.pretrained.is_some() {
-                    log::info!("resuming: the checkpoint holds the network, the weights to start from are not read again");
+                    log::info!(
+                        "resuming: the checkpoint holds the network, the weights to start from are not read again"
+                    );
                 }
             }
             None => start_over_unsaved(&out, &options.config)?,
