@@ -5,8 +5,10 @@ Classifies FERPlus test (the majority protocol of `scn eval`: outlier votes of o
 class with more than half of the remaining votes, unknown / not-a-face left out) with both
 models in onnxruntime, counts the faces that only one of them gets right, and gives McNemar's
 exact two-sided p-value. Much tighter than comparing two accuracies with their separate
-standard errors, since both models see the same faces. Both models must be scn exports of
-48 px grey input (their metadata is read to check it).
+standard errors, since both models see the same faces. Both models must be scn exports (each
+face is prepared as their metadata says: size, grey or RGB, mean and std; resized bilinearly
+by Pillow, which matches scn exactly at 48 px and within a few faces when upscaling: the 112 px
+dlib-backbone model scores 83.74% here, 83.68% in `scn eval`).
 
     target/python/bin/python benches/paired_test.py A.onnx B.onnx ../shared/datasets/ferplus [split]
 """
@@ -37,17 +39,23 @@ def majority_labels(label_csv: Path):
 
 def predictions(model: Path, folder: Path, names) -> np.ndarray:
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+    if "scn.input" not in meta:
+        sys.exit(f"{model}: no scn.input metadata (not an scn export)")
     inp = json.loads(meta["scn.input"])
-    if (inp["size"], inp["channels"]) != (48, 1):
-        sys.exit(f"{model}: this comparison reads 48x48 grey models, the model wants {inp}")
-    mean, std = inp["mean"][0], inp["std"][0]
+    size, mode = inp["size"], {1: "L", 3: "RGB"}[inp["channels"]]
+    mean = np.array(inp["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.array(inp["std"], dtype=np.float32).reshape(1, -1, 1, 1)
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     out = []
     for i in range(0, len(names), 256):
         batch = np.stack(
-            [np.asarray(Image.open(folder / n).convert("L").resize((48, 48)), dtype=np.float32) for n in names[i : i + 256]]
+            [
+                np.asarray(Image.open(folder / n).convert(mode).resize((size, size), Image.BILINEAR), dtype=np.float32)
+                for n in names[i : i + 256]
+            ]
         )
-        x = ((batch / 255.0 - mean) / std)[:, None].astype(np.float32)
+        batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
+        x = ((batch / 255.0 - mean) / std).astype(np.float32)
         out.append(session.run(["logits"], {"image": x})[0].argmax(1))
     return np.concatenate(out)
 
