@@ -110,6 +110,14 @@ fn export_eval_and_predict_reproduce_the_trainer() {
         (&flipped["images"], &flipped["flip"]),
         (&test["images"], &serde_json::json!(true))
     );
+    // --balance (logit adjustment by the exported class prior): recorded; out of range refused.
+    let balanced = eval_json(&model, &data, "test", &["--balance", "1"]);
+    assert_eq!(
+        (&balanced["images"], &balanced["balance"]),
+        (&test["images"], &serde_json::json!(1.0))
+    );
+    let out = scn(&["eval", "-m", m, "--data", data.to_str().unwrap(), "--balance", "3"]);
+    fails_naming(&out, &[m, "within 0-2"]);
 
     // The text report and the PNG.
     let png = dir.path().join("confusion.png");
@@ -121,9 +129,12 @@ fn export_eval_and_predict_reproduce_the_trainer() {
         data.to_str().unwrap(),
         "--confusion",
         png.to_str().unwrap(),
+        "--balance",
+        "0.5",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stdout);
+    assert!(report.contains("(--balance 0.5)"), "{report}");
     assert!(
         report.contains("confusion (rows: true class") && report.contains("images/s"),
         "{report}"

@@ -22,6 +22,19 @@ pub fn render(report: &EvalReport, counts: &[u64]) -> String {
         report.images,
         100.0 * report.mean_class_accuracy
     );
+    let mut settings = Vec::new();
+    if report.flip {
+        settings.push("each face averaged with its mirror image (--flip)".to_string());
+    }
+    if report.balance != 0.0 {
+        settings.push(format!(
+            "classes balanced by the training prior (--balance {})",
+            report.balance
+        ));
+    }
+    if !settings.is_empty() {
+        let _ = writeln!(s, "{}", settings.join("; "));
+    }
     let _ = writeln!(s, "\n{:<10} {:>7} {:>9}", "class", "images", "accuracy");
     for (i, class) in report.classes.iter().enumerate() {
         let acc = report.per_class[i].map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
