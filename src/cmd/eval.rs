@@ -22,16 +22,7 @@ pub fn render(report: &EvalReport, counts: &[u64]) -> String {
         report.images,
         100.0 * report.mean_class_accuracy
     );
-    let mut settings = Vec::new();
-    if report.flip {
-        settings.push("each face averaged with its mirror image (--flip)".to_string());
-    }
-    if report.balance != 0.0 {
-        settings.push(format!(
-            "classes balanced by the training prior (--balance {})",
-            report.balance
-        ));
-    }
+    let settings = load::settings(report.flip, report.balance);
     if !settings.is_empty() {
         let _ = writeln!(s, "{}", settings.join("; "));
     }

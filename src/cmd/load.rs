@@ -47,8 +47,12 @@ pub fn classifier(args: &ModelArgs) -> Result<Classifier> {
             .with_context(|| format!("cannot balance {} (--balance {})", path.display(), args.balance))?;
     }
     let m = classifier.metadata();
+    let settings: String = settings(args.flip, args.balance)
+        .iter()
+        .map(|s| format!("; {s}"))
+        .collect();
     log::info!(
-        "model {}: {} classes ({}), input {}x{}x{}, trained on {}{}{}",
+        "model {}: {} classes ({}), input {}x{}x{}, trained on {}{settings}",
         path.display(),
         m.classes.len(),
         m.classes.join(", "),
@@ -56,18 +60,20 @@ pub fn classifier(args: &ModelArgs) -> Result<Classifier> {
         m.input.size,
         m.input.size,
         m.dataset,
-        if args.flip {
-            "; faces averaged with their mirror images (--flip)"
-        } else {
-            ""
-        },
-        if args.balance != 0.0 {
-            format!("; classes balanced by the training prior (--balance {})", args.balance)
-        } else {
-            String::new()
-        }
     );
     Ok(classifier)
+}
+
+/// What `--flip` and `--balance` change about each classification, in words (empty: neither).
+pub fn settings(flip: bool, balance: f32) -> Vec<String> {
+    let mut said = Vec::new();
+    if flip {
+        said.push("faces averaged with their mirror images (--flip)".to_string());
+    }
+    if balance != 0.0 {
+        said.push(format!("classes balanced by the training prior (--balance {balance})"));
+    }
+    said
 }
 
 /// The face detector (MTCNN or RetinaFace, built into the binary) with the given smallest face

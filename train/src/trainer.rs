@@ -470,17 +470,9 @@ fn remove_run(out: &Path) -> Result<()> {
 fn start_over_unsaved(out: &Path, config: &TrainConfig) -> Result<()> {
     let saved_path = out.join("config.json");
     if saved_path.is_file() {
-        let text = std::fs::read_to_string(&saved_path).at(&saved_path)?;
-        let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Malformed {
-            path: saved_path.clone(),
-            line: Some(e.line() as u64),
-            reason: e.to_string(),
-        })?;
-        let mut given = serde_json::to_value(config).unwrap_or_default();
-        if let (Some(g), Some(epochs)) = (given.as_object_mut(), saved.get("epochs")) {
-            g.insert("epochs".into(), epochs.clone());
-        }
-        if saved != given {
+        let mut saved = TrainConfig::load(&saved_path)?;
+        saved.epochs = config.epochs;
+        if &saved != config {
             return Err(Error::InvalidArgument(format!(
                 "{} stopped before its first checkpoint with other settings than these ({}): give the run's settings \
                  again to start it over, or --force to start over with these",
