@@ -328,6 +328,10 @@ pub struct TrainArgs {
     /// 0.9-1.1 and shifts up to 10% (off in the presets, as the official code)
     #[arg(long, value_name = "DEGREES", conflicts_with = "no_augment")]
     pub affine: Option<f64>,
+    /// Label smoothing: train towards (1 - EPS) * target + EPS / classes (hard labels, FER+
+    /// vote distributions and relabeled images alike) [default: the config's, 0 in the presets].
+    #[arg(long, value_name = "EPS")]
+    pub label_smoothing: Option<f64>,
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -25,7 +25,7 @@ fn trains_resumes_and_draws() {
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let mut args = vec!["train", d, "-o", o, "--epochs", "1"];
     args.extend(tiny_train_flags("32"));
-    args.extend(["--affine", "12", "--relabel-prior"]);
+    args.extend(["--affine", "12", "--relabel-prior", "--label-smoothing", "0.1"]);
     let first = scn(&args);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
@@ -48,6 +48,7 @@ fn trains_resumes_and_draws() {
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["augment"]["affine"]["degrees"], 12.0, "{config}");
     assert_eq!(config["relabel"]["prior_correction"], true, "{config}");
+    assert_eq!(config["label_smoothing"], 0.1, "{config}");
     let curves = image::open(out.join("curves.png")).unwrap();
     assert!(curves.width() > 500);
 
@@ -122,6 +123,8 @@ fn bad_settings_are_reported_before_training() {
     assert!(err.contains("'tpu'") && err.contains("auto, wgpu, flex"), "{err}");
     let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--affine", "200"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("augment.affine.degrees must be within 0..180"));
+    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--label-smoothing", "1"]);
+    fails_naming(&out, &["label_smoothing must be in [0, 1), got 1"]);
 }
 
 /// SCN on dlib's face-pretrained network: trains from the committed face-api weights (grey

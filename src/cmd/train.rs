@@ -105,6 +105,9 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
             ..AffineConfig::default()
         });
     }
+    if let Some(v) = args.label_smoothing {
+        c.label_smoothing = v;
+    }
     if let Some(v) = args.seed {
         c.seed = v;
     }

@@ -63,6 +63,10 @@ fn is_standard_stem(stem: &Stem) -> bool {
     *stem == Stem::Standard
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 /// The optimizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -182,6 +186,11 @@ pub struct TrainConfig {
     pub loss_weighting: LossWeighting,
     /// Relabeling (`null`: off).
     pub relabel: Option<RelabelConfig>,
+    /// Label smoothing `eps` (0: off): every training target `t` becomes
+    /// `(1 - eps) * t + eps / classes`, one-hot labels, drawn labels, FER+ vote distributions
+    /// and relabeled images alike. SCN's weighted cross-entropy takes the smoothed target.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
     /// Seed of initialisation, order and augmentation.
     pub seed: u64,
 }
@@ -272,6 +281,9 @@ impl TrainConfig {
         {
             return Err(format!("margin_2 must be in [0, 1), got {}", r.margin_2));
         }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(format!("label_smoothing must be in [0, 1), got {}", self.label_smoothing));
+        }
         if let LossWeighting::Paper { gamma } = self.loss_weighting
             && !(0.0..=1.0).contains(&gamma)
         {
@@ -327,14 +339,20 @@ mod tests {
     fn every_shipped_config_file_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
         let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "json") {
-                TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                n += 1;
+        // The folder and its subfolders (ablation/ holds the shipped recipe's ablations).
+        let mut folders = vec![dir.clone()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                    n += 1;
+                }
             }
         }
-        assert!(n >= 3, "official, paper and ferplus48 at least");
+        assert!(n >= 6, "official, paper, ferplus48 and the ablations at least");
         let cpu = TrainConfig::load(&dir.join("ferplus48.json")).unwrap();
         assert_eq!((cpu.input.size, cpu.input.channels), (48, 1));
     }

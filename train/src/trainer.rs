@@ -332,13 +332,15 @@ fn flipped_samples(record: &Path, samples: &[Sample], classes: &crate::data::Cla
     Ok(out)
 }
 
-/// The labels (and soft targets) of a batch.
+/// The labels (and soft targets) of a batch. With `smoothing` > 0 the targets are soft in
+/// every mode: `(1 - smoothing) * target + smoothing / num_classes`.
 #[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct input
 fn batch_targets(
     indices: &[usize],
     samples: &[Sample],
     table: &LabelTable,
     mode: LabelMode,
+    smoothing: f64,
     seed: u64,
     epoch: usize,
     num_classes: usize,
@@ -372,7 +374,17 @@ fn batch_targets(
             }
         }
     }
-    let targets = if mode == LabelMode::Crossentropy {
+    if smoothing > 0.0 && mode != LabelMode::Crossentropy {
+        soft = hard
+            .iter()
+            .flat_map(|&label| (0..num_classes).map(move |c| if c == label { 1.0 } else { 0.0 }))
+            .collect();
+    }
+    let targets = if !soft.is_empty() {
+        let (keep, spread) = ((1.0 - smoothing) as f32, (smoothing / num_classes as f64) as f32);
+        if smoothing > 0.0 {
+            soft.iter_mut().for_each(|t| *t = keep * *t + spread);
+        }
         Targets::Soft(Tensor::from_data(
             TensorData::new(soft, [indices.len(), num_classes]),
             device,
@@ -936,6 +948,7 @@ impl Run<'_> {
             self.samples,
             &self.state.labels,
             self.label_mode,
+            config.label_smoothing,
             config.seed,
             plan.epoch,
             num_classes,
@@ -1104,4 +1117,57 @@ fn test_best(
     };
     observer.tested(best.epoch, &evaluation);
     Ok(Some(evaluation))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::data::{ImageRef, Label};
+
+    fn sample(index: usize, label: Label) -> Sample {
+        Sample { image: ImageRef::File(PathBuf::from(format!("{index}.png"))), label, index }
+    }
+
+    fn soft_rows(targets: Targets) -> Vec<f32> {
+        match targets {
+            Targets::Soft(t) => tensor_values(t),
+            Targets::Hard(_) => panic!("expected soft targets"),
+        }
+    }
+
+    #[test]
+    fn label_smoothing_spreads_eps_over_every_kind_of_target() {
+        let device = Device::flex();
+        let votes: Arc<[f32]> = Arc::from(vec![0.5f32, 0.5, 0.0, 0.0]);
+        let samples = vec![
+            sample(0, Label::hard(2)),
+            sample(1, Label { class: 0, distribution: Some(votes) }),
+        ];
+        let mut table = LabelTable::new(vec![2, 0]);
+        let targets = |table: &LabelTable, mode, eps| {
+            batch_targets(&[0, 1], &samples, table, mode, eps, 1, 1, 4, &device)
+        };
+        let close = |got: Vec<f32>, want: [f32; 8]| {
+            assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6), "{got:?} != {want:?}");
+        };
+
+        // Off: majority labels stay hard.
+        let (hard, off) = targets(&table, LabelMode::Majority, 0.0);
+        assert_eq!(hard, vec![2, 0]);
+        assert!(matches!(off, Targets::Hard(_)));
+        // Hard labels: 1 - eps + eps / 4 on the class, eps / 4 elsewhere.
+        let (hard, on) = targets(&table, LabelMode::Majority, 0.2);
+        assert_eq!(hard, vec![2, 0]);
+        close(soft_rows(on), [0.05, 0.05, 0.85, 0.05, 0.85, 0.05, 0.05, 0.05]);
+        // Vote distributions are smoothed the same way.
+        let (_, votes) = targets(&table, LabelMode::Crossentropy, 0.2);
+        close(soft_rows(votes), [0.05, 0.05, 0.85, 0.05, 0.45, 0.45, 0.05, 0.05]);
+        // A relabeled image's one-hot target at its new class too.
+        table.current[1] = 3;
+        let (hard, relabeled) = targets(&table, LabelMode::Crossentropy, 0.2);
+        assert_eq!(hard, vec![2, 3]);
+        close(soft_rows(relabeled), [0.05, 0.05, 0.85, 0.05, 0.05, 0.05, 0.05, 0.85]);
+    }
 }
