@@ -123,7 +123,14 @@ fn bad_settings_are_reported_before_training() {
     assert!(err.contains("'tpu'") && err.contains("auto, wgpu, flex"), "{err}");
     let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--affine", "200"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("augment.affine.degrees must be within 0..180"));
-    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--label-smoothing", "1"]);
+    let out = scn(&[
+        "train",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "x",
+        "--label-smoothing",
+        "1",
+    ]);
     fails_naming(&out, &["label_smoothing must be in [0, 1), got 1"]);
 }
 

@@ -282,7 +282,10 @@ impl TrainConfig {
             return Err(format!("margin_2 must be in [0, 1), got {}", r.margin_2));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(format!("label_smoothing must be in [0, 1), got {}", self.label_smoothing));
+            return Err(format!(
+                "label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
         }
         if let LossWeighting::Paper { gamma } = self.loss_weighting
             && !(0.0..=1.0).contains(&gamma)

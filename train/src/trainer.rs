@@ -1127,7 +1127,11 @@ mod tests {
     use crate::data::{ImageRef, Label};
 
     fn sample(index: usize, label: Label) -> Sample {
-        Sample { image: ImageRef::File(PathBuf::from(format!("{index}.png"))), label, index }
+        Sample {
+            image: ImageRef::File(PathBuf::from(format!("{index}.png"))),
+            label,
+            index,
+        }
     }
 
     fn soft_rows(targets: Targets) -> Vec<f32> {
@@ -1143,14 +1147,22 @@ mod tests {
         let votes: Arc<[f32]> = Arc::from(vec![0.5f32, 0.5, 0.0, 0.0]);
         let samples = vec![
             sample(0, Label::hard(2)),
-            sample(1, Label { class: 0, distribution: Some(votes) }),
+            sample(
+                1,
+                Label {
+                    class: 0,
+                    distribution: Some(votes),
+                },
+            ),
         ];
         let mut table = LabelTable::new(vec![2, 0]);
-        let targets = |table: &LabelTable, mode, eps| {
-            batch_targets(&[0, 1], &samples, table, mode, eps, 1, 1, 4, &device)
-        };
+        let targets =
+            |table: &LabelTable, mode, eps| batch_targets(&[0, 1], &samples, table, mode, eps, 1, 1, 4, &device);
         let close = |got: Vec<f32>, want: [f32; 8]| {
-            assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6), "{got:?} != {want:?}");
+            assert!(
+                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+                "{got:?} != {want:?}"
+            );
         };
 
         // Off: majority labels stay hard.
