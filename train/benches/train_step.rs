@@ -1,20 +1,61 @@
-//! Training-step time of SCN (ResNet-18, forward + backward + Adam) on flex (CPU) and on wgpu,
-//! measured in the same run. `cargo bench -p scn-train --bench train_step [-- SIZE CHANNELS BATCH STEPS]`
-//! (defaults: 48 1 16 5). Results go to BENCHMARKS.md.
+//! Training-step time of SCN (forward + backward + Adam) on flex (CPU) and on wgpu, measured in
+//! the same run. `cargo bench -p scn-train --bench train_step [-- SIZE CHANNELS BATCH STEPS
+//! [dlib] [width=N] [stem=standard|no_pool|cifar] [gpu-only]]` (defaults: 48 1 16 5, ResNet-18 of
+//! width 64 with the standard stem, both backends). `benches/torch_train_step.py` is the
+//! PyTorch peer of the same step. Results go to BENCHMARKS.md.
 
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
 use burn::prelude::*;
 use scn_train::loss::{self, ImportanceGroups, Targets};
-use scn_train::model::{ResNetConfig, ScnConfig};
+use scn_train::model::{FaceResNetConfig, ResNetConfig, ScnConfig, Stem};
 
-fn step_seconds(device: &Device, size: usize, channels: usize, batch: usize, steps: usize) -> (f64, f64) {
+/// The network under test.
+struct Network {
+    /// dlib's face-recognition ResNet instead of ResNet-18.
+    dlib: bool,
+    /// ResNet-18 width.
+    width: usize,
+    /// ResNet-18 stem.
+    stem: Stem,
+}
+
+impl Network {
+    fn config(&self, channels: usize) -> ScnConfig {
+        let config = ScnConfig::new(8);
+        if self.dlib {
+            config.with_face(Some(FaceResNetConfig::new().with_in_channels(channels)))
+        } else {
+            config.with_backbone(
+                ResNetConfig::new()
+                    .with_in_channels(channels)
+                    .with_width(self.width)
+                    .with_stem(self.stem),
+            )
+        }
+    }
+
+    fn name(&self) -> String {
+        if self.dlib {
+            "dlib's face ResNet".to_string()
+        } else {
+            format!("ResNet-18 width {} ({:?} stem)", self.width, self.stem)
+        }
+    }
+}
+
+fn step_seconds(
+    device: &Device,
+    network: &Network,
+    size: usize,
+    channels: usize,
+    batch: usize,
+    steps: usize,
+) -> (f64, f64) {
     let device = device.clone().autodiff();
     device.seed(1);
-    let mut model = ScnConfig::new(8)
-        .with_backbone(ResNetConfig::new().with_in_channels(channels))
-        .init(&device);
+    let mut model = network.config(channels).init(&device);
     let mut optim = AdamConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
@@ -46,7 +87,19 @@ fn step_seconds(device: &Device, size: usize, channels: usize, batch: usize, ste
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = words.iter().filter_map(|a| a.parse().ok()).collect();
+    let value = |key: &str| words.iter().find_map(|w| w.strip_prefix(key)?.strip_prefix('='));
+    let network = Network {
+        dlib: words.iter().any(|w| w == "dlib"),
+        width: value("width").and_then(|w| w.parse().ok()).unwrap_or(64),
+        stem: match value("stem") {
+            Some("no_pool") => Stem::NoPool,
+            Some("cifar") => Stem::Cifar,
+            _ => Stem::Standard,
+        },
+    };
+    let gpu_only = words.iter().any(|w| w == "gpu-only");
     let (size, channels, batch, steps) = (
         args.first().copied().unwrap_or(48),
         args.get(1).copied().unwrap_or(1),
@@ -54,24 +107,30 @@ fn main() {
         args.get(3).copied().unwrap_or(5),
     );
     println!(
-        "SCN ResNet-18 training step, {size}x{size}x{channels}, batch {batch}, median of {steps} steps after one warm-up step"
+        "SCN on {} training step, {size}x{size}x{channels}, batch {batch}, median of {steps} steps after one warm-up step",
+        network.name()
     );
-    let (flex_first, flex) = step_seconds(&Device::flex(), size, channels, batch, steps);
-    println!(
-        "flex (CPU):  first {flex_first:.3} s, then {flex:.3} s/step ({:.1} img/s)",
-        batch as f64 / flex
-    );
+    let flex = (!gpu_only).then(|| {
+        let (first, step) = step_seconds(&Device::flex(), &network, size, channels, batch, steps);
+        println!(
+            "flex (CPU):  first {first:.3} s, then {step:.3} s/step ({:.1} img/s)",
+            batch as f64 / step
+        );
+        step
+    });
     let adapters = scn_train::device::adapters();
     match adapters.first() {
         Some(adapter) => {
             let gpu = scn_train::device::select(scn_train::device::DeviceChoice::Wgpu).expect("an adapter exists");
-            let (first, wgpu) = step_seconds(&gpu.device, size, channels, batch, steps);
+            let (first, wgpu) = step_seconds(&gpu.device, &network, size, channels, batch, steps);
             println!(
                 "{}: first {first:.3} s (shader compilation), then {wgpu:.3} s/step ({:.1} img/s)",
                 gpu.description,
                 batch as f64 / wgpu
             );
-            println!("wgpu / flex step time: {:.2} ({})", wgpu / flex, adapter.kind);
+            if let Some(flex) = flex {
+                println!("wgpu / flex step time: {:.2} ({})", wgpu / flex, adapter.kind);
+            }
         }
         None => println!("wgpu: no adapter found"),
     }
