@@ -93,10 +93,14 @@ fn main() {
     let network = Network {
         dlib: words.iter().any(|w| w == "dlib"),
         width: value("width").and_then(|w| w.parse().ok()).unwrap_or(64),
-        stem: match value("stem") {
-            Some("no_pool") => Stem::NoPool,
-            Some("cifar") => Stem::Cifar,
-            _ => Stem::Standard,
+        stem: match value("stem").unwrap_or("standard") {
+            "standard" => Stem::Standard,
+            "no_pool" => Stem::NoPool,
+            "cifar" => Stem::Cifar,
+            other => {
+                eprintln!("stem={other}: the stems are standard, no_pool and cifar");
+                std::process::exit(2);
+            }
         },
     };
     let gpu_only = words.iter().any(|w| w == "gpu-only");
