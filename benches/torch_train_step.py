@@ -109,9 +109,14 @@ class Scn(nn.Module):
 
 
 def scn_loss(logits, alpha, labels, beta=0.7, margin=0.07):
+    """Cross-entropy plus rank regularization, grouped as `ImportanceGroups::split` does: the
+    top floor(beta * B) attention weights against the rest (no regularization if either group
+    is empty)."""
     ce = F.cross_entropy(logits, labels)
     a = alpha.flatten().sort(descending=True).values
-    high = max(1, int(round(beta * a.numel())))
+    high = int(beta * a.numel())
+    if high == 0 or high >= a.numel():
+        return ce
     rr = F.relu(margin - (a[:high].mean() - a[high:].mean()))
     return ce + rr
 
@@ -143,6 +148,8 @@ def main():
     opts = dict(w.split("=", 1) for w in words if "=" in w)
     dlib = "dlib" in words
     width, stem = int(opts.get("width", 64)), opts.get("stem", "standard")
+    if stem not in ("standard", "no_pool", "cifar"):
+        sys.exit(f"stem={stem}: the stems are standard, no_pool and cifar")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = "dlib's face ResNet" if dlib else f"ResNet-18 width {width} ({stem} stem)"
     where = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
