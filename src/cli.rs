@@ -332,6 +332,18 @@ pub struct TrainArgs {
     /// vote distributions and relabeled images alike) [default: the config's, 0 in the presets].
     #[arg(long, value_name = "EPS")]
     pub label_smoothing: Option<f64>,
+    /// Knowledge distillation: train towards (1 - W) * label + W * this model's probabilities
+    /// (an exported scn model, e.g. models/scn-ferplus.onnx, run once over the training images
+    /// before the first epoch; a resumed run reads them from its folder).
+    #[arg(long, value_name = "MODEL")]
+    pub distill: Option<PathBuf>,
+    /// The teacher's share W of each target with --distill [default: the config's, else 0.5].
+    #[arg(long, value_name = "W")]
+    pub distill_weight: Option<f64>,
+    /// Divide the teacher's scores by T before its softmax (above 1: softer targets) [default:
+    /// the config's, else 1].
+    #[arg(long, value_name = "T")]
+    pub distill_temperature: Option<f64>,
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,

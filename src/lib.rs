@@ -20,6 +20,7 @@ pub mod overlay;
 pub mod plot;
 pub mod recognizer;
 pub mod source;
+pub mod teacher;
 pub mod track;
 pub mod window;
 

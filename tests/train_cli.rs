@@ -546,3 +546,85 @@ fn two_class_data(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
     synthetic::generate(&data, &spec).unwrap();
     data
 }
+
+/// `--distill`: an exported model teaches a new run; its probabilities are kept in the run
+/// folder, so the run resumes without the teacher.
+#[test]
+fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_class_data(dir.path(), 21);
+    let d = data.to_str().unwrap();
+    let teacher_run = dir.path().join("teacher");
+    let mut args = vec!["train", d, "-o", teacher_run.to_str().unwrap(), "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    let trained = scn(&args);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let teacher = dir.path().join("teacher.onnx");
+    let t = teacher.to_str().unwrap();
+    let export = scn(&[
+        "export",
+        teacher_run.to_str().unwrap(),
+        "-o",
+        t,
+        "--face-template",
+        "fer2013",
+    ]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+
+    let student = dir.path().join("student");
+    let s = student.to_str().unwrap();
+    let mut args = vec!["train", d, "-o", s, "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    args.extend(["--distill", t, "--distill-weight", "0.3", "--distill-temperature", "2"]);
+    let run = scn(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("distilling from teacher.onnx (SHA-256 "), "{stderr}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(student.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["distill"]["weight"], 0.3, "{config}");
+    assert_eq!(config["distill"]["temperature"], 2.0, "{config}");
+    assert!(
+        config["distill"]["teacher"]
+            .as_str()
+            .unwrap()
+            .starts_with("teacher.onnx (SHA-256 "),
+        "{config}"
+    );
+    // 12 training images of 2 classes, each row a distribution.
+    let bytes = std::fs::read(student.join("teacher.bin")).unwrap();
+    assert_eq!(bytes.len(), 20 + 12 * 2 * 4);
+    let values: Vec<f32> = bytes[20..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    for row in values.chunks_exact(2) {
+        assert!(
+            (row[0] + row[1] - 1.0).abs() < 1e-5 && row[0] > 0.0 && row[1] > 0.0,
+            "{row:?}"
+        );
+    }
+
+    // Resumed without --distill: the kept probabilities are used, the teacher is not run.
+    let resumed = scn(&["train", d, "-o", s, "--resume", "--epochs", "2", "--device", "flex"]);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(!stderr.contains("distilling from"), "{stderr}");
+    // Without them and without the teacher it cannot go on, and says what to give.
+    std::fs::remove_file(student.join("teacher.bin")).unwrap();
+    let lost = scn(&["train", d, "-o", s, "--resume", "--epochs", "3", "--device", "flex"]);
+    fails_naming(&lost, &["distill from teacher.onnx", "--distill FILE"]);
+
+    // A file that is no model is named; a weight with no teacher is refused.
+    let other = dir.path().join("other");
+    let mut args = vec!["train", d, "-o", other.to_str().unwrap(), "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    let not_a_model = data.join("labels.txt");
+    std::fs::write(&not_a_model, "not a model").unwrap();
+    let mut bad = args.clone();
+    bad.extend(["--distill", not_a_model.to_str().unwrap()]);
+    fails_naming(&scn(&bad), &["--distill", "labels.txt"]);
+    let mut lonely = args.clone();
+    lonely.extend(["--distill-weight", "0.5"]);
+    fails_naming(&scn(&lonely), &["--distill MODEL"]);
+}

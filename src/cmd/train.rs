@@ -12,11 +12,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use scn::plot::{self, Panel, Series};
+use scn::teacher::OnnxTeacher;
 use scn::train::config::{Preset, TrainConfig};
 use scn::train::data::Split;
 use scn::train::data::augment::{AffineConfig, AugmentConfig};
 use scn::train::data::input::InputConfig;
 use scn::train::device::DeviceChoice;
+use scn::train::distill::{DistillConfig, Teacher};
 use scn::train::loss::LossWeighting;
 use scn::train::metrics::EpochMetrics;
 use scn::train::relabel::{RelabelConfig, RelabelMode};
@@ -26,8 +28,8 @@ use scn::train::weights::Pretrained;
 use crate::cli::TrainArgs;
 use crate::cmd::data::open_options;
 
-/// Applies the flags to a base configuration.
-pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
+/// Applies the flags (and the teacher of `--distill`, loaded) to a base configuration.
+pub fn build_config(args: &TrainArgs, teacher: Option<&dyn Teacher>) -> Result<TrainConfig> {
     let mut c = match &args.config {
         Some(path) => TrainConfig::load(path)?,
         None => TrainConfig::preset(Preset::from(args.preset)),
@@ -110,6 +112,28 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = args.seed {
         c.seed = v;
+    }
+    if let Some(teacher) = teacher {
+        let d = c.distill.get_or_insert_with(|| DistillConfig {
+            weight: 0.5,
+            temperature: 1.0,
+            teacher: String::new(),
+        });
+        d.teacher = teacher.describe();
+    }
+    match c.distill.as_mut() {
+        Some(d) => {
+            if let Some(v) = args.distill_weight {
+                d.weight = v;
+            }
+            if let Some(v) = args.distill_temperature {
+                d.temperature = v;
+            }
+        }
+        None if args.distill_weight.is_some() || args.distill_temperature.is_some() => {
+            bail!("--distill-weight and --distill-temperature need a teacher: --distill MODEL")
+        }
+        None => {}
     }
     c.validate().map_err(|e| anyhow!("invalid settings: {e}"))?;
     Ok(c)
@@ -357,7 +381,13 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let config = build_config(&args)?;
+    let teacher = match &args.distill {
+        Some(path) => Some(Arc::new(
+            OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let config = build_config(&args, teacher.as_deref().map(|t| t as &dyn Teacher))?;
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
@@ -379,6 +409,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         init_from: args.init_from.clone(),
         noise_record: args.noise_record.clone(),
         max_steps: args.max_steps,
+        teacher: teacher.map(|t| t as Arc<dyn Teacher>),
     };
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::augment::AugmentConfig;
 use crate::data::input::InputConfig;
+use crate::distill::DistillConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::relabel::RelabelConfig;
 
@@ -191,6 +192,10 @@ pub struct TrainConfig {
     /// and relabeled images alike. SCN's weighted cross-entropy takes the smoothed target.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// Knowledge distillation from a teacher model (`null`: none): each target becomes
+    /// `(1 - weight) * target + weight * teacher`, before label smoothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
     /// Seed of initialisation, order and augmentation.
     pub seed: u64,
 }
@@ -286,6 +291,9 @@ impl TrainConfig {
                 "label_smoothing must be in [0, 1), got {}",
                 self.label_smoothing
             ));
+        }
+        if let Some(distill) = &self.distill {
+            distill.validate()?;
         }
         if let LossWeighting::Paper { gamma } = self.loss_weighting
             && !(0.0..=1.0).contains(&gamma)

@@ -18,6 +18,7 @@ pub mod contain;
 pub mod data;
 #[cfg(feature = "burn")]
 pub mod device;
+pub mod distill;
 pub mod error;
 #[cfg(feature = "burn")]
 pub mod export;

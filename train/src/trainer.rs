@@ -30,6 +30,7 @@ use crate::data::input::InputConfig;
 use crate::data::noise;
 use crate::data::{Dataset, Expression, LabelMode, OpenOptions, RafdbImages, Sample, Split};
 use crate::device::{self, DeviceChoice};
+use crate::distill::{self, DistillConfig, Teacher, TeacherTargets};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::loss::{self, ImportanceGroups, Targets};
@@ -76,6 +77,9 @@ pub struct TrainOptions {
     pub noise_record: Option<PathBuf>,
     /// Stop each epoch after this many steps (smoke tests and benchmarks).
     pub max_steps: Option<usize>,
+    /// The model to distill from, for a config with `distill` (read before the first epoch; a
+    /// resumed run takes the probabilities it kept in its folder).
+    pub teacher: Option<std::sync::Arc<dyn Teacher>>,
 }
 
 /// The folder holding the model to start from: `source` itself when it has a model file,
@@ -332,14 +336,17 @@ fn flipped_samples(record: &Path, samples: &[Sample], classes: &crate::data::Cla
     Ok(out)
 }
 
-/// The labels (and soft targets) of a batch. With `smoothing` > 0 the targets are soft in
-/// every mode: `(1 - smoothing) * target + smoothing / num_classes`.
+/// The labels (and soft targets) of a batch. With a teacher (its targets and weight) each
+/// target becomes `(1 - weight) * target + weight * teacher`; with `smoothing` > 0 the targets
+/// are then `(1 - smoothing) * target + smoothing / num_classes`. Either makes the targets soft
+/// in every label mode.
 #[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct input
 fn batch_targets(
     indices: &[usize],
     samples: &[Sample],
     table: &LabelTable,
     mode: LabelMode,
+    teacher: Option<(&TeacherTargets, f32)>,
     smoothing: f64,
     seed: u64,
     epoch: usize,
@@ -374,11 +381,16 @@ fn batch_targets(
             }
         }
     }
-    if smoothing > 0.0 && mode != LabelMode::Crossentropy {
+    if (smoothing > 0.0 || teacher.is_some()) && mode != LabelMode::Crossentropy {
         soft = hard
             .iter()
             .flat_map(|&label| (0..num_classes).map(move |c| if c == label { 1.0 } else { 0.0 }))
             .collect();
+    }
+    if let Some((targets, weight)) = teacher {
+        for (&i, row) in indices.iter().zip(soft.chunks_exact_mut(num_classes)) {
+            targets.mix_into(i, weight, row);
+        }
     }
     let targets = if !soft.is_empty() {
         let (keep, spread) = ((1.0 - smoothing) as f32, (smoothing / num_classes as f64) as f32);
@@ -532,6 +544,8 @@ struct Run<'d> {
     flipped: Option<Vec<(usize, usize)>>,
     /// The checkpoint of the last completed epoch.
     last_checkpoint: Option<PathBuf>,
+    /// The teacher's probabilities for the training images and their weight in the targets.
+    teacher: Option<(TeacherTargets, f32)>,
 }
 
 /// Trains SCN, or resumes a run. `stop` ends the run after the current step (the last checkpoint
@@ -704,6 +718,25 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
     };
     let config_json = serde_json::to_vec_pretty(&config).unwrap_or_default();
     fsutil::write_bytes(&out.join("config.json"), &config_json)?;
+    let teacher = match &config.distill {
+        Some(settings) => {
+            let targets = teacher_targets(
+                options,
+                &out,
+                settings,
+                samples,
+                &dataset.classes,
+                resume_from.is_some(),
+            )?;
+            Some((targets, settings.weight as f32))
+        }
+        None => {
+            if options.teacher.is_some() {
+                log::warn!("the run's settings distill from no teacher: the teacher given is not used");
+            }
+            None
+        }
+    };
 
     let flipped = match &options.noise_record {
         Some(record) => Some(flipped_samples(record, samples, &dataset.classes)?),
@@ -739,8 +772,45 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         state,
         flipped,
         last_checkpoint: resume_from,
+        teacher,
     };
     Ok((run, model, optimizer, info))
+}
+
+/// The teacher's probabilities for the training images: those a resumed run kept in its folder,
+/// else the teacher's (kept there for the next resume).
+fn teacher_targets(
+    options: &TrainOptions,
+    out: &Path,
+    settings: &DistillConfig,
+    samples: &[Sample],
+    classes: &crate::data::ClassList,
+    resuming: bool,
+) -> Result<TeacherTargets> {
+    let path = out.join(distill::TEACHER_FILE);
+    if resuming && path.is_file() {
+        if options.teacher.is_some() {
+            log::info!("resuming: the teacher's probabilities are read from {}", path.display());
+        }
+        return TeacherTargets::load(&path, samples.len(), classes.len());
+    }
+    let Some(teacher) = &options.teacher else {
+        return Err(Error::InvalidArgument(format!(
+            "the settings distill from {}: give the teacher model (--distill FILE)",
+            settings.teacher
+        )));
+    };
+    log::info!(
+        "distilling from {} (weight {}, temperature {}): the teacher classifies the {} training images",
+        teacher.describe(),
+        settings.weight,
+        settings.temperature,
+        samples.len()
+    );
+    let values = teacher.probabilities(samples, classes, settings.temperature)?;
+    let targets = TeacherTargets::new(values, samples.len(), classes.len())?;
+    targets.save(&path)?;
+    Ok(targets)
 }
 
 /// What one step measured.
@@ -948,6 +1018,7 @@ impl Run<'_> {
             self.samples,
             &self.state.labels,
             self.label_mode,
+            self.teacher.as_ref().map(|(t, w)| (t, *w)),
             config.label_smoothing,
             config.seed,
             plan.epoch,
@@ -1157,7 +1228,7 @@ mod tests {
         ];
         let mut table = LabelTable::new(vec![2, 0]);
         let targets =
-            |table: &LabelTable, mode, eps| batch_targets(&[0, 1], &samples, table, mode, eps, 1, 1, 4, &device);
+            |table: &LabelTable, mode, eps| batch_targets(&[0, 1], &samples, table, mode, None, eps, 1, 1, 4, &device);
         let close = |got: Vec<f32>, want: [f32; 8]| {
             assert!(
                 got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
@@ -1181,5 +1252,55 @@ mod tests {
         let (hard, relabeled) = targets(&table, LabelMode::Crossentropy, 0.2);
         assert_eq!(hard, vec![2, 3]);
         close(soft_rows(relabeled), [0.05, 0.05, 0.85, 0.05, 0.05, 0.05, 0.05, 0.85]);
+    }
+
+    #[test]
+    fn a_teacher_mixes_into_every_kind_of_target_before_smoothing() {
+        let device = Device::flex();
+        let votes: Arc<[f32]> = Arc::from(vec![0.5f32, 0.5, 0.0, 0.0]);
+        let samples = vec![
+            sample(0, Label::hard(2)),
+            sample(
+                1,
+                Label {
+                    class: 0,
+                    distribution: Some(votes),
+                },
+            ),
+        ];
+        // The teacher says class 3 for the first image and could not read the second.
+        let teacher =
+            TeacherTargets::new(vec![0.0, 0.0, 0.0, 1.0, f32::NAN, f32::NAN, f32::NAN, f32::NAN], 2, 4).unwrap();
+        let table = LabelTable::new(vec![2, 0]);
+        let targets = |mode, eps| {
+            batch_targets(
+                &[0, 1],
+                &samples,
+                &table,
+                mode,
+                Some((&teacher, 0.5)),
+                eps,
+                1,
+                1,
+                4,
+                &device,
+            )
+        };
+        let close = |got: Vec<f32>, want: [f32; 8]| {
+            assert!(
+                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+                "{got:?} != {want:?}"
+            );
+        };
+        // Majority labels become soft: half the label, half the teacher.
+        let (hard, mixed) = targets(LabelMode::Majority, 0.0);
+        assert_eq!(hard, vec![2, 0]);
+        close(soft_rows(mixed), [0.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.0, 0.0]);
+        // Vote distributions mix the same way; the unread image keeps its votes.
+        let (_, mixed) = targets(LabelMode::Crossentropy, 0.0);
+        close(soft_rows(mixed), [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0]);
+        // Smoothing applies to the mixed target.
+        let (_, smoothed) = targets(LabelMode::Majority, 0.2);
+        close(soft_rows(smoothed), [0.05, 0.05, 0.45, 0.45, 0.85, 0.05, 0.05, 0.05]);
     }
 }

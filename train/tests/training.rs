@@ -51,6 +51,7 @@ fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
         init_from: None,
         noise_record: None,
         max_steps: None,
+        teacher: None,
     }
 }
 

@@ -1,0 +1,128 @@
+//! An exported model as the teacher of `scn train --distill`: it classifies every training image
+//! once in tract (as `scn eval` does: same decoding and preprocessing, batches side by side on
+//! all cores) and hands the trainer its class probabilities, tempered and in the dataset's class
+//! order.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use scn_train::data::{ClassList, Sample};
+use scn_train::distill::{Teacher, tempered_softmax};
+use sha2::{Digest, Sha256};
+
+use crate::classifier::{Classifier, ModelOverrides, OutputKind};
+use crate::error::IoContext;
+use crate::evaluate::class_mapping;
+
+/// Faces per inference call.
+const BATCH: usize = 32;
+
+/// A model file that `scn train` distills from.
+#[derive(Debug)]
+pub struct OnnxTeacher {
+    classifier: Classifier,
+    path: PathBuf,
+    sha256: String,
+}
+
+impl OnnxTeacher {
+    /// Loads an exported model (any model `scn eval` reads: its metadata gives the classes and
+    /// the preprocessing).
+    pub fn load(path: &Path) -> crate::Result<OnnxTeacher> {
+        let classifier = Classifier::load(path, &ModelOverrides::default())?;
+        let bytes = std::fs::read(path).at(path)?;
+        let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        Ok(OnnxTeacher {
+            classifier,
+            path: path.to_path_buf(),
+            sha256,
+        })
+    }
+
+    fn error(&self, reason: impl std::fmt::Display) -> scn_train::Error {
+        scn_train::Error::InvalidArgument(format!("teacher {}: {reason}", self.path.display()))
+    }
+}
+
+impl Teacher for OnnxTeacher {
+    fn describe(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        format!("{name} (SHA-256 {})", self.sha256)
+    }
+
+    fn probabilities(&self, samples: &[Sample], classes: &ClassList, temperature: f64) -> scn_train::Result<Vec<f32>> {
+        let mapping = class_mapping(classes, self.classifier.classes()).map_err(|e| self.error(e))?;
+        let (n, k) = (self.classifier.input_len(), classes.len());
+        let logits = self.classifier.output_kind() == OutputKind::Logits;
+        self.classifier
+            .prepare_batch(BATCH.min(samples.len().max(1)))
+            .map_err(|e| self.error(e))?;
+        let bar = ProgressBar::new(samples.len() as u64).with_style(
+            ProgressStyle::with_template("teacher {bar:30} {pos}/{len} images, {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let unread = AtomicUsize::new(0);
+        let chunks: Vec<scn_train::Result<Vec<f32>>> = samples
+            .par_chunks(BATCH)
+            .map(|chunk| {
+                let mut input = Vec::with_capacity(chunk.len() * n);
+                let mut read = Vec::with_capacity(chunk.len());
+                for sample in chunk {
+                    match sample.image.load() {
+                        Ok(image) => {
+                            let start = input.len();
+                            input.resize(start + n, 0.0);
+                            self.classifier.preprocess_into(&image, &mut input[start..]);
+                            read.push(true);
+                        }
+                        Err(reason) => {
+                            log::warn!("the teacher skips {}: {reason}", sample.image.location());
+                            unread.fetch_add(1, Ordering::Relaxed);
+                            read.push(false);
+                        }
+                    }
+                }
+                let raw = self.classifier.run(&input).map_err(|e| self.error(e))?;
+                let mut rows = raw.scores.chunks_exact(raw.classes);
+                let mut out = Vec::with_capacity(chunk.len() * k);
+                for was_read in read {
+                    match (was_read, rows.next()) {
+                        (true, Some(row)) => {
+                            // The dataset's classes, picked from the model's; probabilities are
+                            // tempered through their logarithm (p^(1/T), renormalised).
+                            let scores: Vec<f32> = mapping
+                                .iter()
+                                .map(|&m| if logits { row[m] } else { row[m].max(1e-12).ln() })
+                                .collect();
+                            out.extend(tempered_softmax(&scores, temperature));
+                        }
+                        _ => out.extend(std::iter::repeat_n(f32::NAN, k)),
+                    }
+                }
+                bar.inc(chunk.len() as u64);
+                Ok(out)
+            })
+            .collect();
+        bar.finish_and_clear();
+        let mut values = Vec::with_capacity(samples.len() * k);
+        for chunk in chunks {
+            values.extend(chunk?);
+        }
+        let unread = unread.into_inner();
+        log::info!(
+            "the teacher classified {} training images{}",
+            samples.len() - unread,
+            if unread > 0 {
+                format!(" ({unread} it could not read train on their labels alone)")
+            } else {
+                String::new()
+            }
+        );
+        Ok(values)
+    }
+}
