@@ -353,8 +353,9 @@ pub struct TrainArgs {
     #[arg(long, value_enum, ignore_case = true)]
     pub val_split: Option<SplitArg>,
     /// Pretrained backbone: torchvision ResNet-18 (.pth/.pt/.safetensors), the SCN authors'
-    /// MS-Celeb checkpoint, an official SCN checkpoint, or (with --backbone dlib) face-api.js's
-    /// weights manifest of dlib's network (models/face-api).
+    /// MS-Celeb checkpoint, an official SCN checkpoint, or (with --backbone dlib) dlib's network:
+    /// face-api.js's weights manifest (models/face-api, 8-bit) or dlib's own full-precision
+    /// dlib_face_recognition_resnet_model_v1.dat.
     #[arg(long, value_name = "FILE")]
     pub pretrained: Option<PathBuf>,
     /// Accept pretrained weights that lack some backbone parameters.
@@ -646,8 +647,8 @@ choice! {
         /// ResNet-18 (the paper's; --width and --stem apply).
         Resnet18 => scn::train::config::Backbone::Resnet18,
         /// dlib's face-recognition ResNet: start from its face-pretrained weights with
-        /// --pretrained models/face-api/face_recognition_model-weights_manifest.json (input 103 px
-        /// or more, 150 native).
+        /// --pretrained models/face-api/face_recognition_model-weights_manifest.json (or dlib's
+        /// dlib_face_recognition_resnet_model_v1.dat; input 103 px or more, 150 native).
         Dlib => scn::train::config::Backbone::Dlib,
     }
 }

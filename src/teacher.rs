@@ -67,6 +67,7 @@ impl Teacher for OnnxTeacher {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let unread = AtomicUsize::new(0);
+        let started = std::time::Instant::now();
         let chunks: Vec<scn_train::Result<Vec<f32>>> = samples
             .par_chunks(BATCH)
             .map(|chunk| {
@@ -115,8 +116,9 @@ impl Teacher for OnnxTeacher {
         }
         let unread = unread.into_inner();
         log::info!(
-            "the teacher classified {} training images{}",
+            "the teacher classified {} training images in {:.0} s{}",
             samples.len() - unread,
+            started.elapsed().as_secs_f64(),
             if unread > 0 {
                 format!(" ({unread} it could not read train on their labels alone)")
             } else {

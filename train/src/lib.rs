@@ -19,6 +19,8 @@ pub mod data;
 #[cfg(feature = "burn")]
 pub mod device;
 pub mod distill;
+#[cfg(feature = "burn")]
+pub mod dlib_dat;
 pub mod error;
 #[cfg(feature = "burn")]
 pub mod export;

@@ -801,7 +801,7 @@ fn teacher_targets(
         )));
     };
     log::info!(
-        "distilling from {} (weight {}, temperature {}): the teacher classifies the {} training images",
+        "distilling from {}, weight {}, temperature {}: the teacher classifies the {} training images",
         teacher.describe(),
         settings.weight,
         settings.temperature,

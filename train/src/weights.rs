@@ -134,7 +134,7 @@ fn apply(model: &mut Scn, path: &Path, filter: &str) -> Result<ApplyResult> {
 pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device) -> Result<(Scn, LoadReport)> {
     let path = &pretrained.path;
     if let Some(face) = model.face.take() {
-        let (face, report) = load_face_api(face, path)?;
+        let (face, report) = load_face_resnet(face, path)?;
         model.face = Some(face);
         return Ok((model, report));
     }
@@ -221,18 +221,14 @@ pub fn load_pretrained(mut model: Scn, pretrained: &Pretrained, device: &Device)
 }
 
 /// Loads dlib's face-recognition ResNet from face-api.js's weights manifest (see
-/// [`crate::face_api`]). Every layer must be in the file (the descriptor's `fc` too).
-pub fn load_face_api(face: FaceResNet, path: &Path) -> Result<(FaceResNet, LoadReport)> {
-    let is_manifest = path.extension().is_some_and(|e| e == "json");
-    if !is_manifest {
-        return Err(Error::Weights {
-            path: path.to_path_buf(),
-            reason: "the face backbone loads face-api.js's weights manifest \
-                     (models/face-api/face_recognition_model-weights_manifest.json)"
-                .into(),
-        });
-    }
-    let map = crate::face_api::WeightMap::read(path)?;
+/// [`crate::face_api`]) or from dlib's own `.dat` file (see [`crate::dlib_dat`]). Every layer
+/// must be in the file (the descriptor's `fc` too).
+pub fn load_face_resnet(face: FaceResNet, path: &Path) -> Result<(FaceResNet, LoadReport)> {
+    let map = if path.extension().is_some_and(|e| e == "json") {
+        crate::face_api::WeightMap::read(path)?
+    } else {
+        crate::dlib_dat::read(path)?
+    };
     let grey_stem = face.stem.weight.dims()[1] == 1;
     let (face, unused) = map.load_into(face)?;
     let applied = map.tensors.len() - unused.len();
