@@ -1212,11 +1212,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn label_smoothing_spreads_eps_over_every_kind_of_target() {
-        let device = Device::flex();
+    /// Two training images of four classes: a hard label (class 2) and FER+ votes split
+    /// between classes 0 and 1.
+    fn hard_and_voted() -> Vec<Sample> {
         let votes: Arc<[f32]> = Arc::from(vec![0.5f32, 0.5, 0.0, 0.0]);
-        let samples = vec![
+        vec![
             sample(0, Label::hard(2)),
             sample(
                 1,
@@ -1225,16 +1225,23 @@ mod tests {
                     distribution: Some(votes),
                 },
             ),
-        ];
+        ]
+    }
+
+    fn close(got: Vec<f32>, want: [f32; 8]) {
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+            "{got:?} != {want:?}"
+        );
+    }
+
+    #[test]
+    fn label_smoothing_spreads_eps_over_every_kind_of_target() {
+        let device = Device::flex();
+        let samples = hard_and_voted();
         let mut table = LabelTable::new(vec![2, 0]);
         let targets =
             |table: &LabelTable, mode, eps| batch_targets(&[0, 1], &samples, table, mode, None, eps, 1, 1, 4, &device);
-        let close = |got: Vec<f32>, want: [f32; 8]| {
-            assert!(
-                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
-                "{got:?} != {want:?}"
-            );
-        };
 
         // Off: majority labels stay hard.
         let (hard, off) = targets(&table, LabelMode::Majority, 0.0);
@@ -1257,17 +1264,7 @@ mod tests {
     #[test]
     fn a_teacher_mixes_into_every_kind_of_target_before_smoothing() {
         let device = Device::flex();
-        let votes: Arc<[f32]> = Arc::from(vec![0.5f32, 0.5, 0.0, 0.0]);
-        let samples = vec![
-            sample(0, Label::hard(2)),
-            sample(
-                1,
-                Label {
-                    class: 0,
-                    distribution: Some(votes),
-                },
-            ),
-        ];
+        let samples = hard_and_voted();
         // The teacher says class 3 for the first image and could not read the second.
         let teacher =
             TeacherTargets::new(vec![0.0, 0.0, 0.0, 1.0, f32::NAN, f32::NAN, f32::NAN, f32::NAN], 2, 4).unwrap();
@@ -1285,12 +1282,6 @@ mod tests {
                 4,
                 &device,
             )
-        };
-        let close = |got: Vec<f32>, want: [f32; 8]| {
-            assert!(
-                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
-                "{got:?} != {want:?}"
-            );
         };
         // Majority labels become soft: half the label, half the teacher.
         let (hard, mixed) = targets(LabelMode::Majority, 0.0);
