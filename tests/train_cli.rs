@@ -471,6 +471,38 @@ fn a_resumed_run_restores_a_best_model_its_checkpoint_names() {
     assert!(out.join("best/model.bpk").is_file());
 }
 
+/// A run killed between its last checkpoint and metrics.jsonl (the kill trials above found one)
+/// gets the file back from the checkpoint's history when it is resumed, even with no epoch left
+/// to train.
+#[test]
+fn a_resumed_run_restores_the_metrics_its_checkpoint_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_class_data(dir.path(), 12);
+    let out = dir.path().join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["train", d, "-o", o, "--epochs", "2"];
+    args.extend(tiny_train_flags("32"));
+    assert!(scn(&args).status.success());
+    let metrics = out.join("metrics.jsonl");
+    let full = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(full.lines().count(), 2);
+    let first = full.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(&metrics, first).unwrap();
+    args.push("--resume");
+    let resumed = scn(&args);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let epochs: Vec<u64> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, vec![1, 2]);
+}
+
 /// A run stopped before its first checkpoint (only its `config.json` written) resumes from
 /// epoch 1 when the same command is given again with `--resume`, `--init-from` included; other
 /// settings are refused, naming the run's settings file; a second `--resume` continues from the

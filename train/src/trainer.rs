@@ -684,6 +684,9 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
             state.config = config.clone();
             log::info!("resuming from {} (epoch {} done)", dir.display(), state.epoch);
             restore_missing_best(&out, &model, &state)?;
+            // A run killed between its checkpoint and metrics.jsonl left the file an epoch
+            // behind; the checkpoint's history is the record.
+            write_metrics(&out, &state.history)?;
             state
         }
         _ => {
