@@ -92,7 +92,9 @@ impl Teacher for OnnxTeacher {
                 let mut rows = raw.scores.chunks_exact(raw.classes);
                 let mut out = Vec::with_capacity(chunk.len() * k);
                 for was_read in read {
-                    match (was_read, rows.next()) {
+                    // An unread image has no row in the output: the next row is the next image's.
+                    let row = if was_read { rows.next() } else { None };
+                    match (was_read, row) {
                         (true, Some(row)) => {
                             // The dataset's classes, picked from the model's; probabilities are
                             // tempered through their logarithm (p^(1/T), renormalised).

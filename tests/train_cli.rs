@@ -637,6 +637,37 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
         );
     }
 
+    // An image the teacher cannot read gets no probabilities, and every other image keeps its
+    // own: the same run with one training image broken differs from this one in that row only.
+    // The first image in name order, so that the batch goes on after it.
+    let mut images = walk(&data.join("train"));
+    images.sort();
+    let broken = images
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    std::fs::write(&broken, b"not an image").unwrap();
+    let again = dir.path().join("again");
+    let mut args = vec!["train", d, "-o", again.to_str().unwrap(), "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    args.extend(["--distill", t, "--distill-weight", "0.3", "--distill-temperature", "2"]);
+    let run = scn(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bytes = std::fs::read(again.join("teacher.bin")).unwrap();
+    let with_broken: Vec<f32> = bytes[20..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let mut unread = 0;
+    for (row, before) in with_broken.chunks_exact(2).zip(values.chunks_exact(2)) {
+        if row.iter().all(|v| v.is_nan()) {
+            unread += 1;
+        } else {
+            assert_eq!(row, before);
+        }
+    }
+    assert_eq!(unread, 1);
+
     // Resumed without --distill: the kept probabilities are used, the teacher is not run.
     let resumed = scn(&["train", d, "-o", s, "--resume", "--epochs", "2", "--device", "flex"]);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
