@@ -65,6 +65,26 @@ pub struct EvalReport {
     pub balance: f32,
 }
 
+/// Decodes and preprocesses a batch of samples for `classifier`: the faces it could read, one
+/// after another, and for each sample why it could not be read (None: it is in the batch).
+pub fn preprocess_batch(classifier: &Classifier, samples: &[Sample]) -> (Vec<f32>, Vec<Option<String>>) {
+    let n = classifier.input_len();
+    let mut input = Vec::with_capacity(samples.len() * n);
+    let unread = samples
+        .iter()
+        .map(|sample| match sample.image.load() {
+            Ok(image) => {
+                let start = input.len();
+                input.resize(start + n, 0.0);
+                classifier.preprocess_into(&image, &mut input[start..]);
+                None
+            }
+            Err(reason) => Some(reason),
+        })
+        .collect();
+    (input, unread)
+}
+
 /// Classifies every sample (labels mapped into the model's classes with `mapping`, see
 /// [`class_mapping`]) in batches of `batch_size`, several batches at once on rayon's threads.
 /// `progress` is called with the number of samples done so far.
@@ -78,24 +98,18 @@ pub fn evaluate(
     let start = Instant::now();
     let batch_size = batch_size.max(1);
     classifier.prepare_batch(batch_size.min(samples.len()))?;
-    let n = classifier.input_len();
     let done = AtomicUsize::new(0);
     type Chunk = (Vec<(usize, usize, Option<f32>)>, Vec<(String, String)>);
     let chunks: Vec<Result<Chunk>> = samples
         .par_chunks(batch_size)
         .map(|chunk| {
-            let mut input = Vec::with_capacity(chunk.len() * n);
+            let (input, unread) = preprocess_batch(classifier, chunk);
             let mut truths = Vec::with_capacity(chunk.len());
             let mut skipped = Vec::new();
-            for sample in chunk {
-                match sample.image.load() {
-                    Ok(image) => {
-                        let start = input.len();
-                        input.resize(start + n, 0.0);
-                        classifier.preprocess_into(&image, &mut input[start..]);
-                        truths.push(mapping.get(sample.label.class).copied().unwrap_or(usize::MAX));
-                    }
-                    Err(reason) => skipped.push((sample.image.location(), reason)),
+            for (sample, unread) in chunk.iter().zip(unread) {
+                match unread {
+                    None => truths.push(mapping.get(sample.label.class).copied().unwrap_or(usize::MAX)),
+                    Some(reason) => skipped.push((sample.image.location(), reason)),
                 }
             }
             let predictions = classifier.classify_preprocessed(&input)?;

@@ -4,17 +4,17 @@
 //! order.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use scn_train::data::{ClassList, Sample};
-use scn_train::distill::{Teacher, tempered_softmax};
+use scn_train::distill::Teacher;
+use scn_train::metrics::tempered_softmax;
 use sha2::{Digest, Sha256};
 
 use crate::classifier::{Classifier, ModelOverrides, OutputKind};
 use crate::error::IoContext;
-use crate::evaluate::class_mapping;
+use crate::evaluate::{class_mapping, preprocess_batch};
 
 /// Faces per inference call.
 const BATCH: usize = 32;
@@ -57,7 +57,7 @@ impl Teacher for OnnxTeacher {
 
     fn probabilities(&self, samples: &[Sample], classes: &ClassList, temperature: f64) -> scn_train::Result<Vec<f32>> {
         let mapping = class_mapping(classes, self.classifier.classes()).map_err(|e| self.error(e))?;
-        let (n, k) = (self.classifier.input_len(), classes.len());
+        let k = classes.len();
         let logits = self.classifier.output_kind() == OutputKind::Logits;
         self.classifier
             .prepare_batch(BATCH.min(samples.len().max(1)))
@@ -66,36 +66,20 @@ impl Teacher for OnnxTeacher {
             ProgressStyle::with_template("teacher {bar:30} {pos}/{len} images, {eta} left")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let unread = AtomicUsize::new(0);
         let started = std::time::Instant::now();
-        let chunks: Vec<scn_train::Result<Vec<f32>>> = samples
+        let chunks: Vec<scn_train::Result<(Vec<f32>, usize)>> = samples
             .par_chunks(BATCH)
             .map(|chunk| {
-                let mut input = Vec::with_capacity(chunk.len() * n);
-                let mut read = Vec::with_capacity(chunk.len());
-                for sample in chunk {
-                    match sample.image.load() {
-                        Ok(image) => {
-                            let start = input.len();
-                            input.resize(start + n, 0.0);
-                            self.classifier.preprocess_into(&image, &mut input[start..]);
-                            read.push(true);
-                        }
-                        Err(reason) => {
-                            log::warn!("the teacher skips {}: {reason}", sample.image.location());
-                            unread.fetch_add(1, Ordering::Relaxed);
-                            read.push(false);
-                        }
-                    }
-                }
+                let (input, unread) = preprocess_batch(&self.classifier, chunk);
                 let raw = self.classifier.run(&input).map_err(|e| self.error(e))?;
                 let mut rows = raw.scores.chunks_exact(raw.classes);
                 let mut out = Vec::with_capacity(chunk.len() * k);
-                for was_read in read {
+                let mut skipped = 0;
+                for (sample, unread) in chunk.iter().zip(unread) {
                     // An unread image has no row in the output: the next row is the next image's.
-                    let row = if was_read { rows.next() } else { None };
-                    match (was_read, row) {
-                        (true, Some(row)) => {
+                    let row = if unread.is_none() { rows.next() } else { None };
+                    match (unread, row) {
+                        (None, Some(row)) => {
                             // The dataset's classes, picked from the model's; probabilities are
                             // tempered through their logarithm (p^(1/T), renormalised).
                             let scores: Vec<f32> = mapping
@@ -104,19 +88,29 @@ impl Teacher for OnnxTeacher {
                                 .collect();
                             out.extend(tempered_softmax(&scores, temperature));
                         }
-                        _ => out.extend(std::iter::repeat_n(f32::NAN, k)),
+                        (reason, _) => {
+                            log::warn!(
+                                "the teacher skips {}: {}",
+                                sample.image.location(),
+                                reason.unwrap_or_default()
+                            );
+                            skipped += 1;
+                            out.extend(std::iter::repeat_n(f32::NAN, k));
+                        }
                     }
                 }
                 bar.inc(chunk.len() as u64);
-                Ok(out)
+                Ok((out, skipped))
             })
             .collect();
         bar.finish_and_clear();
         let mut values = Vec::with_capacity(samples.len() * k);
+        let mut unread = 0;
         for chunk in chunks {
-            values.extend(chunk?);
+            let (rows, skipped) = chunk?;
+            values.extend(rows);
+            unread += skipped;
         }
-        let unread = unread.into_inner();
         log::info!(
             "the teacher classified {} training images in {:.0} s{}",
             samples.len() - unread,

@@ -584,10 +584,7 @@ fn concatenate(parts: impl IntoIterator<Item = Result<RawOutput>>, faces: usize,
 
 /// Softmax of a row of scores.
 pub fn softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.into_iter().map(|e| e / sum).collect()
+    scn_train::metrics::tempered_softmax(row, 1.0)
 }
 
 pub use scn_train::metrics::argmax;

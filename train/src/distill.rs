@@ -160,18 +160,10 @@ impl TeacherTargets {
     }
 }
 
-/// `softmax(scores / temperature)` of one row.
-pub fn tempered_softmax(scores: &[f32], temperature: f64) -> Vec<f32> {
-    let t = temperature as f32;
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = scores.iter().map(|s| ((s - max) / t).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.into_iter().map(|e| e / sum).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::tempered_softmax;
 
     fn close(a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len());

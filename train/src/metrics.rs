@@ -80,6 +80,15 @@ pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
     best
 }
 
+/// `softmax(scores / temperature)` of one row (temperature 1: the plain softmax).
+pub fn tempered_softmax(scores: &[f32], temperature: f64) -> Vec<f32> {
+    let t = temperature as f32;
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = scores.iter().map(|s| ((s - max) / t).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
 /// The `q`-th percentiles (0..=100) of `values`, by linear interpolation between sorted values.
 pub fn percentiles(values: &[f32], qs: impl IntoIterator<Item = f64>) -> Vec<f32> {
     let mut sorted = values.to_vec();
