@@ -334,9 +334,10 @@ pub struct TrainArgs {
     pub label_smoothing: Option<f64>,
     /// Knowledge distillation: train towards (1 - W) * label + W * this model's probabilities
     /// (an exported scn model, e.g. models/scn-ferplus.onnx, run once over the training images
-    /// before the first epoch; a resumed run reads them from its folder).
+    /// before the first epoch; a resumed run reads them from its folder). Give it more than once
+    /// to distill an ensemble: the mean of the models' probabilities.
     #[arg(long, value_name = "MODEL")]
-    pub distill: Option<PathBuf>,
+    pub distill: Vec<PathBuf>,
     /// The teacher's share W of each target with --distill [default: the config's, else 0.5].
     #[arg(long, value_name = "W")]
     pub distill_weight: Option<f64>,

@@ -41,6 +41,13 @@ impl OnnxTeacher {
         })
     }
 
+    /// The model's file name.
+    fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
     fn error(&self, reason: impl std::fmt::Display) -> scn_train::Error {
         scn_train::Error::InvalidArgument(format!("teacher {}: {reason}", self.path.display()))
     }
@@ -48,11 +55,7 @@ impl OnnxTeacher {
 
 impl Teacher for OnnxTeacher {
     fn describe(&self) -> String {
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        format!("{name} (SHA-256 {})", self.sha256)
+        format!("{} (SHA-256 {})", self.name(), self.sha256)
     }
 
     fn probabilities(&self, samples: &[Sample], classes: &ClassList, temperature: f64) -> scn_train::Result<Vec<f32>> {
@@ -63,8 +66,11 @@ impl Teacher for OnnxTeacher {
             .prepare_batch(BATCH.min(samples.len().max(1)))
             .map_err(|e| self.error(e))?;
         let bar = ProgressBar::new(samples.len() as u64).with_style(
-            ProgressStyle::with_template("teacher {bar:30} {pos}/{len} images, {eta} left")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(&format!(
+                "{} {{bar:30}} {{pos}}/{{len}} images, {{eta}} left",
+                self.name()
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let started = std::time::Instant::now();
         let chunks: Vec<scn_train::Result<(Vec<f32>, usize)>> = samples
@@ -112,7 +118,8 @@ impl Teacher for OnnxTeacher {
             unread += skipped;
         }
         log::info!(
-            "the teacher classified {} training images in {:.0} s{}",
+            "the teacher {} classified {} training images in {:.0} s{}",
+            self.name(),
             samples.len() - unread,
             started.elapsed().as_secs_f64(),
             if unread > 0 {

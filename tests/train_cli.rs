@@ -638,6 +638,35 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
         );
     }
 
+    // --distill twice: the ensemble's rows are the mean of its members', here the same model's.
+    let pair = dir.path().join("pair");
+    let mut args = vec!["train", d, "-o", pair.to_str().unwrap(), "--epochs", "1"];
+    args.extend(tiny_train_flags("32"));
+    args.extend([
+        "--distill",
+        t,
+        "--distill",
+        t,
+        "--distill-weight",
+        "0.3",
+        "--distill-temperature",
+        "2",
+    ]);
+    let run = scn(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pair.join("config.json")).unwrap()).unwrap();
+    let described = config["distill"]["teacher"].as_str().unwrap();
+    assert_eq!(described.matches("teacher.onnx (SHA-256 ").count(), 2, "{described}");
+    assert!(described.contains(") + teacher.onnx"), "{described}");
+    for (mean, single) in teacher_rows(&pair).iter().zip(&rows) {
+        let (mean, single) = (mean.as_ref().unwrap(), single.as_ref().unwrap());
+        assert!(
+            mean.iter().zip(single).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{mean:?} {single:?}"
+        );
+    }
+
     // An image the teacher cannot read gets no probabilities, and every other image keeps its
     // own: the same run with one training image broken differs from this one in that row only.
     // The first image in name order, so that the batch goes on after it.

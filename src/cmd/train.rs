@@ -18,7 +18,7 @@ use scn::train::data::Split;
 use scn::train::data::augment::{AffineConfig, AugmentConfig};
 use scn::train::data::input::InputConfig;
 use scn::train::device::DeviceChoice;
-use scn::train::distill::{DistillConfig, Teacher};
+use scn::train::distill::{DistillConfig, Ensemble, Teacher};
 use scn::train::loss::LossWeighting;
 use scn::train::metrics::EpochMetrics;
 use scn::train::relabel::{RelabelConfig, RelabelMode};
@@ -381,13 +381,17 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let teacher = match &args.distill {
-        Some(path) => Some(Arc::new(
-            OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?,
-        )),
-        None => None,
+    let mut teachers = Vec::with_capacity(args.distill.len());
+    for path in &args.distill {
+        let teacher = OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?;
+        teachers.push(Box::new(teacher) as Box<dyn Teacher>);
+    }
+    let teacher: Option<Arc<dyn Teacher>> = match teachers.len() {
+        0 => None,
+        1 => teachers.pop().map(Arc::from),
+        _ => Some(Arc::new(Ensemble::new(teachers)?)),
     };
-    let config = build_config(&args, teacher.as_deref().map(|t| t as &dyn Teacher))?;
+    let config = build_config(&args, teacher.as_deref())?;
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
@@ -409,7 +413,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         init_from: args.init_from.clone(),
         noise_record: args.noise_record.clone(),
         max_steps: args.max_steps,
-        teacher: teacher.map(|t| t as Arc<dyn Teacher>),
+        teacher,
     };
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -62,6 +62,53 @@ pub trait Teacher: std::fmt::Debug + Send + Sync {
     fn probabilities(&self, samples: &[Sample], classes: &ClassList, temperature: f64) -> Result<Vec<f32>>;
 }
 
+/// Several teachers as one: each image's probabilities are the mean of theirs (each member
+/// tempered first), the ensemble's soft targets. Distilling an ensemble into one model is how
+/// a student gets past any single teacher (Hinton et al., 2015); an image that any member could
+/// not read gets no teacher row.
+#[derive(Debug)]
+pub struct Ensemble {
+    members: Vec<Box<dyn Teacher>>,
+}
+
+impl Ensemble {
+    /// The ensemble of `members` (at least one).
+    pub fn new(members: Vec<Box<dyn Teacher>>) -> Result<Ensemble> {
+        if members.is_empty() {
+            return Err(Error::InvalidArgument("an ensemble needs at least one teacher".into()));
+        }
+        Ok(Ensemble { members })
+    }
+}
+
+impl Teacher for Ensemble {
+    fn describe(&self) -> String {
+        let names: Vec<String> = self.members.iter().map(|m| m.describe()).collect();
+        names.join(" + ")
+    }
+
+    fn probabilities(&self, samples: &[Sample], classes: &ClassList, temperature: f64) -> Result<Vec<f32>> {
+        let mut sum = vec![0.0f32; samples.len() * classes.len()];
+        for member in &self.members {
+            let values = member.probabilities(samples, classes, temperature)?;
+            if values.len() != sum.len() {
+                return Err(Error::InvalidArgument(format!(
+                    "teacher {} gave {} probabilities for {} images of {} classes",
+                    member.describe(),
+                    values.len(),
+                    samples.len(),
+                    classes.len()
+                )));
+            }
+            // NaN (an unread image) stays NaN in the sum.
+            sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+        }
+        let n = self.members.len() as f32;
+        sum.iter_mut().for_each(|s| *s /= n);
+        Ok(sum)
+    }
+}
+
 /// The teacher's probabilities for the training images, row `i` for sample `i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeacherTargets {
@@ -208,6 +255,54 @@ mod tests {
         std::fs::write(&path, b"not a teacher").unwrap();
         let wrong = TeacherTargets::load(&path, 3, 2).unwrap_err().to_string();
         assert!(wrong.contains("not a teacher file"), "{wrong}");
+    }
+
+    /// A teacher that gives every image the same scores.
+    #[derive(Debug)]
+    struct Fixed(&'static str, Vec<f32>);
+
+    impl Teacher for Fixed {
+        fn describe(&self) -> String {
+            self.0.into()
+        }
+        fn probabilities(&self, samples: &[Sample], _: &ClassList, temperature: f64) -> Result<Vec<f32>> {
+            let row = tempered_softmax(&self.1, temperature);
+            Ok(samples.iter().flat_map(|_| row.iter().copied()).collect())
+        }
+    }
+
+    #[test]
+    fn an_ensemble_averages_its_members_tempered_probabilities() {
+        use crate::data::{ImageRef, Label};
+        let classes = ClassList::ferplus();
+        let samples: Vec<Sample> = (0..2)
+            .map(|index| Sample {
+                image: ImageRef::File(format!("{index}.png").into()),
+                label: Label::hard(0),
+                index,
+            })
+            .collect();
+        let k = classes.len();
+        let (mut a, mut b) = (vec![0.0; k], vec![0.0; k]);
+        a[0] = 4.0;
+        b[1] = 2.0;
+        for temperature in [1.0, 3.0] {
+            let ensemble = Ensemble::new(vec![
+                Box::new(Fixed("a.onnx", a.clone())),
+                Box::new(Fixed("b.onnx", b.clone())),
+            ])
+            .unwrap();
+            let mean: Vec<f32> = tempered_softmax(&a, temperature)
+                .iter()
+                .zip(tempered_softmax(&b, temperature))
+                .map(|(x, y)| (x + y) / 2.0)
+                .collect();
+            let got = ensemble.probabilities(&samples, &classes, temperature).unwrap();
+            close(&got[..k], &mean);
+            close(&got[k..], &mean);
+            assert_eq!(ensemble.describe(), "a.onnx + b.onnx");
+        }
+        assert!(Ensemble::new(Vec::new()).is_err());
     }
 
     #[test]
