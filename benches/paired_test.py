@@ -37,7 +37,8 @@ def majority_labels(label_csv: Path):
     return kept
 
 
-def predictions(model: Path, folder: Path, names) -> np.ndarray:
+def probabilities(model: Path, folder: Path, names) -> np.ndarray:
+    """Softmax of the model's logits for each named image of `folder`, one row per image."""
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.input" not in meta:
         sys.exit(f"{model}: no scn.input metadata (not an scn export)")
@@ -56,8 +57,14 @@ def predictions(model: Path, folder: Path, names) -> np.ndarray:
         )
         batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
         x = ((batch / 255.0 - mean) / std).astype(np.float32)
-        out.append(session.run(["logits"], {"image": x})[0].argmax(1))
-    return np.concatenate(out)
+        out.append(session.run(["logits"], {"image": x})[0])
+    z = np.concatenate(out)
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def predictions(model: Path, folder: Path, names) -> np.ndarray:
+    return probabilities(model, folder, names).argmax(1)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -799,7 +799,7 @@ fn teacher_targets(
     }
     let Some(teacher) = &options.teacher else {
         return Err(Error::InvalidArgument(format!(
-            "the settings distill from {}: give the teacher model (--distill FILE)",
+            "the settings distill from {}: give the teacher (--distill FILE, once for each model)",
             settings.teacher
         )));
     };
