@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""How good would an ensemble of these models be? The teacher to give `scn train --distill`.
+
+Classifies a FERPlus split (majority protocol, as `scn eval` and benches/paired_test.py) with
+each model in onnxruntime and prints each model's accuracy and mean class accuracy, then those
+of the mean of their probabilities (what `--distill A --distill B ...` trains towards at
+temperature 1), for every subset of two or more models. Pick the teacher on the Valid split;
+test is for the record.
+
+    target/python/bin/python benches/ensemble_test.py ../shared/datasets/ferplus SPLIT A.onnx B.onnx [...]
+
+SPLIT is FER2013Valid or FER2013Test.
+"""
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from paired_test import majority_labels, probabilities
+
+
+def scores(p: np.ndarray, truth: np.ndarray) -> str:
+    right = p.argmax(1) == truth
+    per_class = [right[truth == c].mean() for c in np.unique(truth)]
+    return f"{100 * right.mean():.2f}% (mean class {100 * np.mean(per_class):.2f}%)"
+
+
+def main(root: Path, split: str, models) -> None:
+    folder = root / split
+    kept = majority_labels(folder / "label.csv")
+    names = [n for n, _ in kept]
+    truth = np.array([c for _, c in kept])
+    print(f"{split}: {len(truth)} faces (majority protocol)")
+    probs = {}
+    for m in models:
+        probs[m] = probabilities(m, folder, names)
+        print(f"{m}: {scores(probs[m], truth)}")
+    for r in range(2, len(models) + 1):
+        for subset in itertools.combinations(models, r):
+            mean = sum(probs[m] for m in subset) / r
+            print(f"{' + '.join(str(m) for m in subset)}: {scores(mean, truth)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), sys.argv[2], [Path(a) for a in sys.argv[3:]])
