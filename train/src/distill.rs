@@ -271,6 +271,19 @@ mod tests {
         }
     }
 
+    /// A teacher that gives these values, whatever the images.
+    #[derive(Debug)]
+    struct Given(&'static str, Vec<f32>);
+
+    impl Teacher for Given {
+        fn describe(&self) -> String {
+            self.0.into()
+        }
+        fn probabilities(&self, _: &[Sample], _: &ClassList, _: f64) -> Result<Vec<f32>> {
+            Ok(self.1.clone())
+        }
+    }
+
     #[test]
     fn an_ensemble_averages_its_members_tempered_probabilities() {
         use crate::data::{ImageRef, Label};
@@ -303,6 +316,24 @@ mod tests {
             assert_eq!(ensemble.describe(), "a.onnx + b.onnx");
         }
         assert!(Ensemble::new(Vec::new()).is_err());
+
+        // An image one member could not read has no row; a member with the wrong count is named.
+        let mut unread = tempered_softmax(&b, 1.0);
+        unread.extend(std::iter::repeat_n(f32::NAN, k));
+        let ensemble = Ensemble::new(vec![
+            Box::new(Fixed("a.onnx", a.clone())),
+            Box::new(Given("c.onnx", unread)),
+        ])
+        .unwrap();
+        let rows = TeacherTargets::new(ensemble.probabilities(&samples, &classes, 1.0).unwrap(), 2, k).unwrap();
+        assert!(rows.row(0).is_some() && rows.row(1).is_none());
+        let short = Ensemble::new(vec![
+            Box::new(Fixed("a.onnx", a)),
+            Box::new(Given("d.onnx", vec![0.5; k])),
+        ])
+        .unwrap();
+        let error = short.probabilities(&samples, &classes, 1.0).unwrap_err().to_string();
+        assert!(error.contains("d.onnx") && error.contains("2 images"), "{error}");
     }
 
     #[test]
