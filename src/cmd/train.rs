@@ -381,15 +381,16 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let mut teachers = Vec::with_capacity(args.distill.len());
+    let mut teachers: Vec<Box<dyn Teacher>> = Vec::with_capacity(args.distill.len());
     for path in &args.distill {
         let teacher = OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?;
-        teachers.push(Box::new(teacher) as Box<dyn Teacher>);
+        teachers.push(Box::new(teacher));
     }
-    let teacher: Option<Arc<dyn Teacher>> = match teachers.len() {
-        0 => None,
-        1 => teachers.pop().map(Arc::from),
-        _ => Some(Arc::new(Ensemble::new(teachers)?)),
+    // One model is an ensemble of one: its mean is its own probabilities, bit for bit.
+    let teacher: Option<Arc<dyn Teacher>> = if teachers.is_empty() {
+        None
+    } else {
+        Some(Arc::new(Ensemble::new(teachers)?))
     };
     let config = build_config(&args, teacher.as_deref())?;
     let device = DeviceChoice::from(args.device);
