@@ -94,12 +94,15 @@ impl Teacher for OnnxTeacher {
                                 .collect();
                             out.extend(tempered_softmax(&scores, temperature));
                         }
-                        (reason, _) => {
-                            log::warn!(
-                                "the teacher skips {}: {}",
-                                sample.image.location(),
-                                reason.unwrap_or_default()
-                            );
+                        (None, None) => {
+                            return Err(self.error(format!(
+                                "the model gave {} rows of scores for a batch of {} images",
+                                raw.faces,
+                                chunk.len()
+                            )));
+                        }
+                        (Some(reason), _) => {
+                            log::warn!("the teacher skips {}: {reason}", sample.image.location());
                             skipped += 1;
                             out.extend(std::iter::repeat_n(f32::NAN, k));
                         }

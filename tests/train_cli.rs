@@ -714,4 +714,10 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
     let mut lonely = args.clone();
     lonely.extend(["--distill-weight", "0.5"]);
     fails_naming(&scn(&lonely), &["--distill MODEL"]);
+    // A wrong setting is reported before any teacher is read (here one that is no model).
+    let mut wrong = bad.clone();
+    wrong.extend(["--distill-weight", "1.5"]);
+    let out = scn(&wrong);
+    fails_naming(&out, &["distill weight must be in (0, 1], got 1.5"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("labels.txt"));
 }

@@ -28,8 +28,10 @@ use scn::train::weights::Pretrained;
 use crate::cli::TrainArgs;
 use crate::cmd::data::open_options;
 
-/// Applies the flags (and the teacher of `--distill`, loaded) to a base configuration.
-pub fn build_config(args: &TrainArgs, teacher: Option<&dyn Teacher>) -> Result<TrainConfig> {
+/// Applies the flags to a base configuration. With `--distill` the configuration distills from a
+/// teacher whose description ([`Teacher::describe`]) the caller writes in once it has loaded the
+/// models, so that a wrong flag is reported before any model is read.
+pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     let mut c = match &args.config {
         Some(path) => TrainConfig::load(path)?,
         None => TrainConfig::preset(Preset::from(args.preset)),
@@ -113,13 +115,14 @@ pub fn build_config(args: &TrainArgs, teacher: Option<&dyn Teacher>) -> Result<T
     if let Some(v) = args.seed {
         c.seed = v;
     }
-    if let Some(teacher) = teacher {
+    if !args.distill.is_empty() {
+        let names: Vec<String> = args.distill.iter().map(|p| p.display().to_string()).collect();
         let d = c.distill.get_or_insert_with(|| DistillConfig {
             weight: 0.5,
             temperature: 1.0,
             teacher: String::new(),
         });
-        d.teacher = teacher.describe();
+        d.teacher = names.join(", ");
     }
     match c.distill.as_mut() {
         Some(d) => {
@@ -381,6 +384,7 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let mut config = build_config(&args)?;
     let mut teachers: Vec<Box<dyn Teacher>> = Vec::with_capacity(args.distill.len());
     for path in &args.distill {
         let teacher = OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?;
@@ -392,7 +396,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     } else {
         Some(Arc::new(Ensemble::new(teachers)?))
     };
-    let config = build_config(&args, teacher.as_deref())?;
+    if let (Some(settings), Some(teacher)) = (config.distill.as_mut(), &teacher) {
+        settings.teacher = teacher.describe();
+    }
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
