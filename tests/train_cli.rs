@@ -720,4 +720,19 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
     let out = scn(&wrong);
     fails_naming(&out, &["distill weight must be in (0, 1], got 1.5"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("labels.txt"));
+    // So is a folder that holds an earlier run.
+    let mut again = vec![
+        "train",
+        d,
+        "-o",
+        s,
+        "--epochs",
+        "1",
+        "--distill",
+        not_a_model.to_str().unwrap(),
+    ];
+    again.extend(tiny_train_flags("32"));
+    let out = scn(&again);
+    fails_naming(&out, &["holds an earlier run"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("labels.txt"));
 }

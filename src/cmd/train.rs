@@ -385,6 +385,8 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let mut config = build_config(&args)?;
+    // Settings and the output folder are checked before any teacher is read (seconds each).
+    trainer::refuse_earlier_run(&args.out, args.resume, args.force)?;
     let mut teachers: Vec<Box<dyn Teacher>> = Vec::with_capacity(args.distill.len());
     for path in &args.distill {
         let teacher = OnnxTeacher::load(path).with_context(|| format!("--distill {}", path.display()))?;

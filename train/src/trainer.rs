@@ -460,8 +460,10 @@ pub fn evaluate(
     }
 }
 
-/// Refuses to overwrite an earlier run unless asked to.
-fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
+/// Refuses an output folder that holds an earlier run unless `resume` or `force` says what to do
+/// with it. Changes nothing; the trainer checks again before it writes, so a caller may ask
+/// early (before loading a teacher, say) to fail fast.
+pub fn refuse_earlier_run(out: &Path, resume: bool, force: bool) -> Result<()> {
     let earlier = RUN_MARKERS.iter().any(|m| out.join(m).exists());
     if earlier && !resume && !force {
         return Err(Error::InvalidArgument(format!(
@@ -469,6 +471,12 @@ fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
             out.display()
         )));
     }
+    Ok(())
+}
+
+/// Refuses to overwrite an earlier run unless asked to; with `force`, removes it.
+fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
+    refuse_earlier_run(out, resume, force)?;
     if force && !resume {
         remove_run(out)?;
     }
