@@ -363,10 +363,11 @@ pub struct TrainArgs {
     #[arg(long, requires = "pretrained")]
     pub allow_partial: bool,
     /// Start from the whole network of an earlier scn run (its folder: best/ is taken; or one of
-    /// its checkpoint folders) with a fresh optimizer and this run's schedule: a warm restart, or
-    /// fine-tuning on other data with the same classes. The network settings must match. With
-    /// --resume it is read only if the run stopped before its first checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with = "pretrained")]
+    /// its checkpoint folders) or of a model `scn export` wrote (e.g. models/scn-ferplus.onnx),
+    /// with a fresh optimizer and this run's schedule: a warm restart, or fine-tuning on other
+    /// data with the same classes. The network settings must match. With --resume it is read
+    /// only if the run stopped before its first checkpoint.
+    #[arg(long, value_name = "RUN|MODEL", conflicts_with = "pretrained")]
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling
     /// restored.

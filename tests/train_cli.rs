@@ -208,6 +208,61 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     assert!(predict.status.success(), "{}", String::from_utf8_lossy(&predict.stderr));
     let line: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
     assert_eq!(line["faces"].as_array().unwrap().len(), 1, "{line}");
+
+    // The exported file is enough to fine-tune from (what `--init-from models/scn-ferplus.onnx`
+    // does); a run that builds another network is refused, naming the file.
+    let tuned = dir.path().join("tuned");
+    let t = tuned.to_str().unwrap();
+    let mut args = vec![
+        "train",
+        d,
+        "-o",
+        t,
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--input-size",
+        "104",
+        "--channels",
+        "1",
+        "--batch-size",
+        "4",
+        "--backbone",
+        "dlib",
+        "--lr",
+        "0.0001",
+        "--no-relabel",
+        "--init-from",
+    ];
+    args.push(model.to_str().unwrap());
+    let run = scn(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("starting from") && stderr.contains("face.onnx (") && stderr.contains(" tensors"),
+        "{stderr}"
+    );
+    let state = scn::train::run_state::read_state(&tuned.join("best")).unwrap();
+    assert_eq!(state.started_from.as_deref(), model.to_str());
+    let other = scn(&[
+        "train",
+        d,
+        "-o",
+        t,
+        "--force",
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--input-size",
+        "104",
+        "--channels",
+        "1",
+        "--init-from",
+        model.to_str().unwrap(),
+    ]);
+    fails_naming(&other, &["face.onnx", "trained another network", "Dlib", "Resnet18"]);
 }
 
 /// kill -9 at moments spread over whole runs, again and again: every time the newest checkpoint

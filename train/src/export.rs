@@ -263,8 +263,9 @@ fn scalar_pad_values(proto: &mut ModelProto) {
     }
 }
 
-/// The float values of an initializer (raw little-endian data or `float_data`).
-fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
+/// The float values of an initializer (raw little-endian data or `float_data`); `None` for
+/// other element types.
+pub(crate) fn initializer_floats(tensor: &TensorProto) -> Option<Vec<f32>> {
     if tensor.data_type != 1 {
         return None;
     }
@@ -330,7 +331,11 @@ fn fold_batch_norms(proto: &mut ModelProto) -> usize {
             continue;
         }
         let epsilon = bn.attribute.iter().find(|a| a.name == "epsilon").map_or(1e-5, |a| a.f);
-        let param = |name: &String| init_index.get(name).and_then(|&i| floats(&graph.initializer[i]));
+        let param = |name: &String| {
+            init_index
+                .get(name)
+                .and_then(|&i| initializer_floats(&graph.initializer[i]))
+        };
         let (Some(scale), Some(shift), Some(mean), Some(var)) = (
             param(&bn.input[1]),
             param(&bn.input[2]),
@@ -342,7 +347,7 @@ fn fold_batch_norms(proto: &mut ModelProto) -> usize {
         let Some(&w_index) = init_index.get(&conv.input[1]) else {
             continue;
         };
-        let Some(mut weight) = floats(&graph.initializer[w_index]) else {
+        let Some(mut weight) = initializer_floats(&graph.initializer[w_index]) else {
             continue;
         };
         let out_channels = scale.len();

@@ -28,6 +28,8 @@ pub mod export;
 pub mod face_api;
 pub mod fsutil;
 #[cfg(feature = "burn")]
+pub mod import;
+#[cfg(feature = "burn")]
 pub mod loss;
 pub mod metadata;
 pub mod metrics;

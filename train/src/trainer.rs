@@ -69,8 +69,8 @@ pub struct TrainOptions {
     pub resume_epochs: Option<usize>,
     /// Pretrained backbone weights to start from.
     pub pretrained: Option<crate::weights::Pretrained>,
-    /// A trained scn run (its folder, or a checkpoint folder in it) whose whole network, heads
-    /// included, this run starts from, with a fresh optimizer and schedule (a warm restart, or
+    /// A trained scn run (its folder, or a checkpoint folder in it) or a model `scn export`
+    /// wrote, whose whole network, heads included, this run starts from, with a fresh optimizer and schedule (a warm restart, or
     /// fine-tuning on other data with the same classes).
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report how many flipped labels relabeling restores.
@@ -103,11 +103,49 @@ fn init_source(source: &Path) -> Result<PathBuf> {
 }
 
 /// Loads the network of an earlier run into `model`, after checking that the run trained the
-/// same network on the same classes.
+/// same network on the same classes. `source` is a run folder, one of its checkpoint folders,
+/// or a model `scn export` wrote (see [`crate::import`]).
 fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[String]) -> Result<Scn> {
+    if source.is_file() {
+        let exported = crate::import::ExportedModel::read(source)?;
+        check_same_network(source, &exported.config, &exported.metadata.classes, config, classes)?;
+        let (model, applied) = exported.load_into(model, source)?;
+        log::info!(
+            "starting from {} ({applied} tensors{})",
+            source.display(),
+            exported
+                .metadata
+                .validation
+                .as_ref()
+                .map_or(String::new(), |v| format!(", validation {:.2}%", v.accuracy * 100.0))
+        );
+        return Ok(model);
+    }
     let dir = init_source(source)?;
     let earlier = checkpoint::read_state(&dir)?;
-    let (a, b) = (&earlier.config, config);
+    check_same_network(&dir, &earlier.config, &earlier.classes, config, classes)?;
+    let model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
+    log::info!(
+        "starting from {} (epoch {} of that run{})",
+        dir.display(),
+        earlier.epoch,
+        earlier
+            .best
+            .as_ref()
+            .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
+    );
+    Ok(model)
+}
+
+/// Refuses to start from `source`, trained with `a` on `a_classes`, when this run (`b`, on
+/// `b_classes`) builds another network or has other classes.
+fn check_same_network(
+    source: &Path,
+    a: &TrainConfig,
+    a_classes: &[String],
+    b: &TrainConfig,
+    b_classes: &[String],
+) -> Result<()> {
     let same_network = a.backbone == b.backbone
         && a.width == b.width
         && a.stem == b.stem
@@ -116,7 +154,7 @@ fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[Str
     if !same_network {
         return Err(Error::InvalidArgument(format!(
             "{} trained another network ({:?} width {} stem {:?}, {} channel(s){}) than this run's ({:?} width {} stem {:?}, {} channel(s){})",
-            dir.display(),
+            source.display(),
             a.backbone,
             a.width,
             a.stem,
@@ -129,25 +167,15 @@ fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[Str
             if b.baseline { ", baseline" } else { "" },
         )));
     }
-    if earlier.classes != classes {
+    if a_classes != b_classes {
         return Err(Error::InvalidArgument(format!(
             "{} was trained on the classes {:?}, this dataset has {:?}",
-            dir.display(),
-            earlier.classes,
-            classes
+            source.display(),
+            a_classes,
+            b_classes
         )));
     }
-    let model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
-    log::info!(
-        "starting from {} (epoch {} of that run{})",
-        dir.display(),
-        earlier.epoch,
-        earlier
-            .best
-            .as_ref()
-            .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
-    );
-    Ok(model)
+    Ok(())
 }
 
 /// Facts about a run, given to the observer when it starts.
