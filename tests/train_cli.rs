@@ -158,29 +158,33 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         out.to_str().unwrap(),
         manifest.to_str().unwrap(),
     );
-    let run = scn(&[
-        "train",
-        d,
-        "-o",
-        o,
-        "--epochs",
-        "1",
-        "--device",
-        "flex",
-        "--input-size",
-        "104",
-        "--channels",
-        "1",
-        "--batch-size",
-        "4",
-        "--backbone",
-        "dlib",
-        "--pretrained",
-        m,
-        "--lr",
-        "0.0001",
-        "--no-relabel",
-    ]);
+    // A small dlib-backbone run on grey 104 px faces; `then` is what this run adds.
+    let dlib_run = |out: &str, then: &[&str]| {
+        let mut args = vec![
+            "train",
+            d,
+            "-o",
+            out,
+            "--epochs",
+            "1",
+            "--device",
+            "flex",
+            "--input-size",
+            "104",
+            "--channels",
+            "1",
+            "--batch-size",
+            "4",
+            "--backbone",
+            "dlib",
+            "--lr",
+            "0.0001",
+            "--no-relabel",
+        ];
+        args.extend(then);
+        scn(&args)
+    };
+    let run = dlib_run(o, &["--pretrained", m]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -213,30 +217,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     // does); a run that builds another network is refused, naming the file.
     let tuned = dir.path().join("tuned");
     let t = tuned.to_str().unwrap();
-    let mut args = vec![
-        "train",
-        d,
-        "-o",
-        t,
-        "--epochs",
-        "1",
-        "--device",
-        "flex",
-        "--input-size",
-        "104",
-        "--channels",
-        "1",
-        "--batch-size",
-        "4",
-        "--backbone",
-        "dlib",
-        "--lr",
-        "0.0001",
-        "--no-relabel",
-        "--init-from",
-    ];
-    args.push(model.to_str().unwrap());
-    let run = scn(&args);
+    let run = dlib_run(t, &["--init-from", model.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -245,6 +226,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     );
     let state = scn::train::run_state::read_state(&tuned.join("best")).unwrap();
     assert_eq!(state.started_from.as_deref(), model.to_str());
+    // Even with --force over the earlier run, which stays as it was.
     let other = scn(&[
         "train",
         d,
@@ -263,6 +245,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         model.to_str().unwrap(),
     ]);
     fails_naming(&other, &["face.onnx", "trained another network", "Dlib", "Resnet18"]);
+    assert!(tuned.join("best").join("state.json").is_file() && tuned.join("config.json").is_file());
 }
 
 /// kill -9 at moments spread over whole runs, again and again: every time the newest checkpoint

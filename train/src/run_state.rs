@@ -56,7 +56,7 @@ pub struct RunState {
     /// and in runs older than the field).
     #[serde(default)]
     pub face_template: Option<FaceTemplate>,
-    /// The trained run this one started from (`--init-from`), as given.
+    /// The trained run or exported model this one started from (`--init-from`), as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_from: Option<String>,
     /// In best/: the test-split evaluation of this model, measured when training finished.

@@ -502,15 +502,6 @@ pub fn refuse_earlier_run(out: &Path, resume: bool, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to overwrite an earlier run unless asked to; with `force`, removes it.
-fn check_output(out: &Path, resume: bool, force: bool) -> Result<()> {
-    refuse_earlier_run(out, resume, force)?;
-    if force && !resume {
-        remove_run(out)?;
-    }
-    Ok(())
-}
-
 /// Removes what a run wrote into `out` (its settings, checkpoints, best model and metrics).
 fn remove_run(out: &Path) -> Result<()> {
     for m in RUN_MARKERS.iter().chain(&["metrics.jsonl"]) {
@@ -640,7 +631,9 @@ fn open_dataset(options: &TrainOptions) -> Result<Dataset> {
 /// started from an earlier run or from pretrained weights.
 fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>, Scn, ModuleOptimizer, RunInfo)> {
     let out = options.out.clone();
-    check_output(&out, options.resume, options.force)?;
+    // With --force the earlier run is removed only once the new one's model is built and its
+    // weights loaded, so a wrong --init-from or --pretrained file loses nothing.
+    refuse_earlier_run(&out, options.resume, options.force)?;
     let resume_from = if options.resume {
         let latest = checkpoint::latest(&out)?;
         match &latest {
@@ -755,6 +748,9 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
             }
         }
     };
+    if options.force && !options.resume {
+        remove_run(&out)?;
+    }
     let config_json = serde_json::to_vec_pretty(&config).unwrap_or_default();
     fsutil::write_bytes(&out.join("config.json"), &config_json)?;
     let teacher = match &config.distill {
