@@ -159,7 +159,7 @@ mod tests {
             .map(|t| {
                 let name = t.name.clone();
                 let data = burn::store::bridge::into_data(t).unwrap();
-                (name, data.to_vec::<f32>().unwrap())
+                (name, data.try_to_vec::<f32>().unwrap())
             })
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
