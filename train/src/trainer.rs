@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkpoint::{self, Best, RunState};
-use crate::config::{OptimizerSettings, TrainConfig};
+use crate::config::{Backbone, OptimizerSettings, TrainConfig};
 use crate::data::batch::{self, Augmentation};
 use crate::data::input::InputConfig;
 use crate::data::noise;
@@ -70,8 +70,9 @@ pub struct TrainOptions {
     /// Pretrained backbone weights to start from.
     pub pretrained: Option<crate::weights::Pretrained>,
     /// A trained scn run (its folder, or a checkpoint folder in it) or a model `scn export`
-    /// wrote, whose whole network, heads included, this run starts from, with a fresh optimizer and schedule (a warm restart, or
-    /// fine-tuning on other data with the same classes).
+    /// wrote, whose whole network, heads included, this run starts from, with a fresh
+    /// optimizer and schedule (a warm restart, or fine-tuning on other data with the same
+    /// classes).
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report how many flipped labels relabeling restores.
     pub noise_record: Option<PathBuf>,
@@ -146,14 +147,14 @@ fn check_same_network(
     b: &TrainConfig,
     b_classes: &[String],
 ) -> Result<()> {
-    let same_network = a.backbone == b.backbone
-        && a.width == b.width
-        && a.stem == b.stem
-        && a.input.channels == b.input.channels
-        && a.baseline == b.baseline;
+    // dlib's network has one size and its own stem: width and stem do not apply to it.
+    let same_layers = a.backbone == Backbone::Dlib || (a.width == b.width && a.stem == b.stem);
+    let same_network =
+        a.backbone == b.backbone && same_layers && a.input.channels == b.input.channels && a.baseline == b.baseline;
     if !same_network {
         return Err(Error::InvalidArgument(format!(
-            "{} trained another network ({:?} width {} stem {:?}, {} channel(s){}) than this run's ({:?} width {} stem {:?}, {} channel(s){})",
+            "{} trained another network ({:?} width {} stem {:?}, {} channel(s){}) than this run's ({:?} width {} stem {:?}, {} channel(s){}): \
+             give this run the same settings (--backbone, --width, --stem, --channels, --baseline, or a --config that has them)",
             source.display(),
             a.backbone,
             a.width,
