@@ -158,8 +158,8 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         out.to_str().unwrap(),
         manifest.to_str().unwrap(),
     );
-    // A small dlib-backbone run on grey 104 px faces; `then` is what this run adds.
-    let dlib_run = |out: &str, then: &[&str]| {
+    // A small run on grey 104 px faces; `then` is what this run adds (its backbone included).
+    let small_run = |out: &str, then: &[&str]| {
         let mut args = vec![
             "train",
             d,
@@ -175,8 +175,6 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
             "1",
             "--batch-size",
             "4",
-            "--backbone",
-            "dlib",
             "--lr",
             "0.0001",
             "--no-relabel",
@@ -184,7 +182,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         args.extend(then);
         scn(&args)
     };
-    let run = dlib_run(o, &["--pretrained", m]);
+    let run = small_run(o, &["--backbone", "dlib", "--pretrained", m]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -218,7 +216,8 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     let tuned = dir.path().join("tuned");
     let t = tuned.to_str().unwrap();
     // (The width, which dlib's network does not have, may differ.)
-    let run = dlib_run(t, &["--init-from", model.to_str().unwrap(), "--width", "32"]);
+    let init = ["--init-from", model.to_str().unwrap()];
+    let run = small_run(t, &[&["--backbone", "dlib", "--width", "32"][..], &init].concat());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -227,24 +226,8 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     );
     let state = scn::train::run_state::read_state(&tuned.join("best")).unwrap();
     assert_eq!(state.started_from.as_deref(), model.to_str());
-    // Even with --force over the earlier run, which stays as it was.
-    let other = scn(&[
-        "train",
-        d,
-        "-o",
-        t,
-        "--force",
-        "--epochs",
-        "1",
-        "--device",
-        "flex",
-        "--input-size",
-        "104",
-        "--channels",
-        "1",
-        "--init-from",
-        model.to_str().unwrap(),
-    ]);
+    // Even with --force over the earlier run, which stays as it was (no --backbone: ResNet-18).
+    let other = small_run(t, &[&["--force"][..], &init].concat());
     fails_naming(
         &other,
         &["face.onnx", "trained another network", "Dlib", "Resnet18", "--backbone"],

@@ -263,6 +263,10 @@ fn scalar_pad_values(proto: &mut ModelProto) {
     }
 }
 
+/// What the name of a convolution's weight or bias holds once a BatchNorm has been folded into
+/// it (`node_1_folded_weight`).
+pub(crate) const FOLDED: &str = "_folded_";
+
 /// The float values of an initializer (raw little-endian data or `float_data`); `None` for
 /// other element types.
 pub(crate) fn initializer_floats(tensor: &TensorProto) -> Option<Vec<f32>> {
@@ -375,8 +379,8 @@ fn fold_batch_norms(proto: &mut ModelProto) -> usize {
             bias[o] = (b - mean[o]) * factor + shift[o];
         }
         // New initializers (the old ones may be shared).
-        let weight_name = format!("{}_folded_weight", conv.name);
-        let bias_name = format!("{}_folded_bias", conv.name);
+        let weight_name = format!("{}{FOLDED}weight", conv.name);
+        let bias_name = format!("{}{FOLDED}bias", conv.name);
         let mut w_tensor = graph.initializer[w_index].clone();
         w_tensor.name = weight_name.clone();
         set_floats(&mut w_tensor, &weight);

@@ -10,7 +10,6 @@
 //! BatchNorm's scale, shift and statistics were, so such a file is refused with a way out
 //! (`scn export --keep-batch-norm`). dlib's backbone has no BatchNorm: its exports always load.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -19,9 +18,10 @@ use onnx_ir::{Message, ModelProto};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, IoContext, Result};
-use crate::export::initializer_floats;
+use crate::export::{FOLDED, initializer_floats};
 use crate::metadata::ModelMetadata;
 use crate::model::Scn;
+use crate::weights::preview;
 
 /// Parameters an exported graph does not hold because SCN's forward pass never uses them:
 /// dlib's face-descriptor layer. They keep the values the model had (its own initialisation).
@@ -94,15 +94,14 @@ impl ExportedModel {
                 result.errors.len()
             )));
         }
-        let not_exported: HashSet<&str> = NOT_EXPORTED.into_iter().collect();
         let missing: Vec<&str> = result
             .missing
             .iter()
             .map(|(p, _)| p.as_str())
-            .filter(|p| !not_exported.contains(p))
+            .filter(|p| !NOT_EXPORTED.contains(p))
             .collect();
         if !missing.is_empty() {
-            let folded = self.proto.graph.initializer.iter().any(|t| t.name.contains("_folded_"));
+            let folded = self.proto.graph.initializer.iter().any(|t| t.name.contains(FOLDED));
             let hint = if folded {
                 "; its BatchNorms were folded into the convolutions when it was exported (the default), which \
                  loses what they were: export the run again with `scn export --keep-batch-norm`, or give \
@@ -118,14 +117,6 @@ impl ExportedModel {
         }
         Ok((model, result.applied.len()))
     }
-}
-
-fn preview(names: &[&str]) -> String {
-    let mut shown: Vec<&str> = names.iter().take(4).copied().collect();
-    if names.len() > 4 {
-        shown.push("...");
-    }
-    shown.join(", ")
 }
 
 #[cfg(test)]

@@ -63,8 +63,9 @@ impl LoadReport {
     }
 }
 
-fn preview(names: &[String]) -> String {
-    let mut shown: Vec<&str> = names.iter().take(4).map(String::as_str).collect();
+/// The first four of `names`, comma-separated, with "..." when there are more.
+pub(crate) fn preview<S: AsRef<str>>(names: &[S]) -> String {
+    let mut shown: Vec<&str> = names.iter().take(4).map(AsRef::as_ref).collect();
     if names.len() > 4 {
         shown.push("...");
     }
