@@ -332,6 +332,10 @@ pub struct TrainArgs {
     /// vote distributions and relabeled images alike) [default: the config's, 0 in the presets].
     #[arg(long, value_name = "EPS")]
     pub label_smoothing: Option<f64>,
+    /// The backbone's learning rate as a share of the heads' (below 1 for fine-tuning a
+    /// pretrained backbone; 0 keeps its loaded weights) [default: the config's, else 1].
+    #[arg(long, value_name = "SHARE")]
+    pub backbone_lr_scale: Option<f64>,
     /// Knowledge distillation: train towards (1 - W) * label + W * this model's probabilities
     /// (an exported scn model, e.g. models/scn-ferplus.onnx, run once over the training images
     /// before the first epoch; a resumed run reads them from its folder). Give it more than once

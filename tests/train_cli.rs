@@ -133,6 +133,15 @@ fn bad_settings_are_reported_before_training() {
         "1",
     ]);
     fails_naming(&out, &["label_smoothing must be in [0, 1), got 1"]);
+    let out = scn(&[
+        "train",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "x",
+        "--backbone-lr-scale",
+        "2",
+    ]);
+    fails_naming(&out, &["backbone_lr_scale must be in [0, 1], got 2"]);
 }
 
 /// SCN on dlib's face-pretrained network: trains from the committed face-api weights (grey
@@ -182,7 +191,10 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         args.extend(then);
         scn(&args)
     };
-    let run = small_run(o, &["--backbone", "dlib", "--pretrained", m]);
+    let run = small_run(
+        o,
+        &["--backbone", "dlib", "--pretrained", m, "--backbone-lr-scale", "0.1"],
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -192,6 +204,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["backbone"], "dlib");
+    assert_eq!(config["backbone_lr_scale"], 0.1, "{config}");
     let mean = config["input"]["mean"][0].as_f64().unwrap();
     assert!((mean - 0.4498).abs() < 1e-3, "dlib's normalisation: {config}");
 

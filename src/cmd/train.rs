@@ -112,6 +112,9 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(v) = args.label_smoothing {
         c.label_smoothing = v;
     }
+    if let Some(v) = args.backbone_lr_scale {
+        c.backbone_lr_scale = v;
+    }
     if let Some(v) = args.seed {
         c.seed = v;
     }

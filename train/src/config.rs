@@ -68,6 +68,14 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
 /// The optimizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -192,6 +200,11 @@ pub struct TrainConfig {
     /// and relabeled images alike. SCN's weighted cross-entropy takes the smoothed target.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// The backbone's learning rate as a share of the heads' (1: one rate for the whole
+    /// network; 0: the backbone's weights stay as loaded). Fine-tuning a pretrained backbone
+    /// usually wants it below 1, so that the new heads learn fast and the features move slowly.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub backbone_lr_scale: f64,
     /// Knowledge distillation from a teacher model (`null`: none): each target becomes
     /// `(1 - weight) * target + weight * teacher`, before label smoothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +278,12 @@ impl TrainConfig {
         }
         if !(self.optimizer.lr() > 0.0 && self.optimizer.lr().is_finite()) {
             return Err("the learning rate must be positive".into());
+        }
+        if !(0.0..=1.0).contains(&self.backbone_lr_scale) {
+            return Err(format!(
+                "backbone_lr_scale must be in [0, 1], got {}",
+                self.backbone_lr_scale
+            ));
         }
         if !(0.0 < self.beta && self.beta < 1.0) {
             return Err(format!("beta must be between 0 and 1, got {}", self.beta));

@@ -18,6 +18,7 @@ use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
 use burn::prelude::*;
+use burn::tensor::Gradients;
 use burn::tensor::activation::softmax;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -295,6 +296,35 @@ fn build_optimizer(settings: &OptimizerSettings) -> ModuleOptimizer {
             .with_weight_decay((*weight_decay > 0.0).then(|| WeightDecayConfig::new(*weight_decay as f32)))
             .init(),
     }
+}
+
+/// One optimizer step: the backbone's parameters at `lr * backbone_lr_scale` (none at 0), the
+/// heads' at `lr`. Two steps of the same optimizer over disjoint parameters: its state is kept
+/// per parameter, so each keeps its own moments.
+fn apply_gradients(
+    model: Scn,
+    optimizer: &mut ModuleOptimizer,
+    mut grads: Gradients,
+    lr: f64,
+    backbone_lr_scale: f64,
+) -> Scn {
+    if backbone_lr_scale == 1.0 {
+        let all = GradientsParams::from_grads(grads, &model);
+        return optimizer.step(lr, model, all);
+    }
+    // Taking the backbone's gradients out leaves only the heads' in `grads`.
+    let backbone = match (&model.face, &model.backbone) {
+        (Some(face), _) => GradientsParams::from_module(&mut grads, face),
+        (None, Some(resnet)) => GradientsParams::from_module(&mut grads, resnet),
+        (None, None) => GradientsParams::new(),
+    };
+    let heads = GradientsParams::from_grads(grads, &model);
+    let model = if backbone_lr_scale > 0.0 {
+        optimizer.step(lr * backbone_lr_scale, model, backbone)
+    } else {
+        model
+    };
+    optimizer.step(lr, model, heads)
 }
 
 /// Picks the validation split.
@@ -1103,8 +1133,7 @@ impl Run<'_> {
             );
             relabeled = self.state.labels.apply(&b.indices, &decisions);
         }
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        let model = optimizer.step(plan.lr, model, grads);
+        let model = apply_gradients(model, optimizer, total.backward(), plan.lr, config.backbone_lr_scale);
         let stats = StepStats {
             images: n,
             loss: loss_value,
@@ -1269,6 +1298,47 @@ mod tests {
             got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
             "{got:?} != {want:?}"
         );
+    }
+
+    #[test]
+    fn the_backbone_learns_at_its_share_of_the_rate() {
+        use crate::model::{ResNetConfig, ScnConfig};
+
+        let device = Device::flex().autodiff();
+        let lr = 0.01;
+        // Adam's first step moves every parameter with a gradient by about its rate, so the
+        // largest change in a layer is the rate that layer learned at.
+        let largest_moves = |scale: f64| {
+            let model = ScnConfig::new(3)
+                .with_backbone(ResNetConfig::new().with_in_channels(1).with_width(4))
+                .init(&device);
+            let stem = model.backbone.as_ref().map(|b| b.conv1.weight.val());
+            let fc = model.fc.weight.val();
+            let images = Tensor::<4>::random([2, 1, 32, 32], burn::tensor::Distribution::Default, &device);
+            let loss = model.forward(images).logits.powf_scalar(2.0).sum();
+            let mut optimizer = build_optimizer(&OptimizerSettings::Adam {
+                lr,
+                weight_decay: 0.0,
+                epsilon: 1e-8,
+            });
+            let model = apply_gradients(model, &mut optimizer, loss.backward(), lr, scale);
+            let moved = |before: Tensor<4>, after: Tensor<4>| (after - before).abs().max().into_scalar::<f32>() as f64;
+            let stem_after = model.backbone.as_ref().map(|b| b.conv1.weight.val());
+            let fc_moved = (model.fc.weight.val() - fc).abs().max().into_scalar::<f32>() as f64;
+            (moved(stem.unwrap(), stem_after.unwrap()), fc_moved)
+        };
+        for scale in [1.0, 0.1, 0.0] {
+            let (stem, fc) = largest_moves(scale);
+            assert!(
+                (fc - lr).abs() < lr * 0.01,
+                "scale {scale}: the heads moved {fc}, not {lr}"
+            );
+            assert!(
+                (stem - lr * scale).abs() < lr * 0.01,
+                "scale {scale}: the backbone moved {stem}, not {}",
+                lr * scale
+            );
+        }
     }
 
     #[test]
