@@ -122,26 +122,15 @@ fn bad_settings_are_reported_before_training() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("'tpu'") && err.contains("auto, wgpu, flex"), "{err}");
-    let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", "--affine", "200"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("augment.affine.degrees must be within 0..180"));
-    let out = scn(&[
-        "train",
-        dir.path().to_str().unwrap(),
-        "-o",
-        "x",
-        "--label-smoothing",
-        "1",
-    ]);
-    fails_naming(&out, &["label_smoothing must be in [0, 1), got 1"]);
-    let out = scn(&[
-        "train",
-        dir.path().to_str().unwrap(),
-        "-o",
-        "x",
-        "--backbone-lr-scale",
-        "2",
-    ]);
-    fails_naming(&out, &["backbone_lr_scale must be in [0, 1], got 2"]);
+    // Out-of-range settings, each refused with the config key and the range.
+    for (flag, value, message) in [
+        ("--affine", "200", "augment.affine.degrees must be within 0..180"),
+        ("--label-smoothing", "1", "label_smoothing must be in [0, 1), got 1"),
+        ("--backbone-lr-scale", "2", "backbone_lr_scale must be in [0, 1], got 2"),
+    ] {
+        let out = scn(&["train", dir.path().to_str().unwrap(), "-o", "x", flag, value]);
+        fails_naming(&out, &[message]);
+    }
 }
 
 /// SCN on dlib's face-pretrained network: trains from the committed face-api weights (grey
