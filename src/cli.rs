@@ -369,8 +369,9 @@ pub struct TrainArgs {
     /// Start from the whole network of an earlier scn run (its folder: best/ is taken; or one of
     /// its checkpoint folders) or of a model `scn export` wrote (e.g. models/scn-ferplus.onnx),
     /// with a fresh optimizer and this run's schedule: a warm restart, or fine-tuning on other
-    /// data with the same classes. The network settings must match. With --resume it is read
-    /// only if the run stopped before its first checkpoint.
+    /// data. The network settings must match. On other classes (a FERPlus model for a FER2013
+    /// run) the classes both have keep their classifier, matched by name, and new ones start
+    /// fresh. With --resume it is read only if the run stopped before its first checkpoint.
     #[arg(long, value_name = "RUN|MODEL", conflicts_with = "pretrained")]
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling

@@ -157,10 +157,10 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         manifest.to_str().unwrap(),
     );
     // A small run on grey 104 px faces; `then` is what this run adds (its backbone included).
-    let small_run = |out: &str, then: &[&str]| {
+    let small_run = |data: &str, out: &str, then: &[&str]| {
         let mut args = vec![
             "train",
-            d,
+            data,
             "-o",
             out,
             "--epochs",
@@ -181,6 +181,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
         scn(&args)
     };
     let run = small_run(
+        d,
         o,
         &["--backbone", "dlib", "--pretrained", m, "--backbone-lr-scale", "0.1"],
     );
@@ -219,7 +220,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     let t = tuned.to_str().unwrap();
     // (The width, which dlib's network does not have, may differ.)
     let init = ["--init-from", model.to_str().unwrap()];
-    let run = small_run(t, &[&["--backbone", "dlib", "--width", "32"][..], &init].concat());
+    let run = small_run(d, t, &[&["--backbone", "dlib", "--width", "32"][..], &init].concat());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -229,12 +230,40 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     let state = scn::train::run_state::read_state(&tuned.join("best")).unwrap();
     assert_eq!(state.started_from.as_deref(), model.to_str());
     // Even with --force over the earlier run, which stays as it was (no --backbone: ResNet-18).
-    let other = small_run(t, &[&["--force"][..], &init].concat());
+    let other = small_run(d, t, &[&["--force"][..], &init].concat());
     fails_naming(
         &other,
         &["face.onnx", "trained another network", "Dlib", "Resnet18", "--backbone"],
     );
     assert!(tuned.join("best").join("state.json").is_file() && tuned.join("config.json").is_file());
+
+    // Data of other classes (the same faces without the first class): the classes both have
+    // keep the file's classifier.
+    let fewer = dir.path().join("fewer");
+    let dropped = scn::train::data::Expression::ALL[0].name();
+    for split in ["train", "test"] {
+        for class in std::fs::read_dir(data.join(split)).unwrap().map(|e| e.unwrap().path()) {
+            if class.file_name().unwrap() != dropped {
+                let to = fewer.join(split).join(class.file_name().unwrap());
+                std::fs::create_dir_all(&to).unwrap();
+                for image in std::fs::read_dir(&class).unwrap().map(|e| e.unwrap().path()) {
+                    std::fs::copy(&image, to.join(image.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+    }
+    let moved = dir.path().join("moved");
+    let run = small_run(
+        fewer.to_str().unwrap(),
+        moved.to_str().unwrap(),
+        &[&["--backbone", "dlib"][..], &init].concat(),
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("face.onnx (") && stderr.contains("the classifier of 2 of this run's 2 classes (none is new"),
+        "{stderr}"
+    );
 }
 
 /// kill -9 at moments spread over whole runs, again and again: every time the newest checkpoint

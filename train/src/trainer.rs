@@ -105,49 +105,125 @@ fn init_source(source: &Path) -> Result<PathBuf> {
 }
 
 /// Loads the network of an earlier run into `model`, after checking that the run trained the
-/// same network on the same classes. `source` is a run folder, one of its checkpoint folders,
-/// or a model `scn export` wrote (see [`crate::import`]).
+/// same network. `source` is a run folder, one of its checkpoint folders, or a model `scn
+/// export` wrote (see [`crate::import`]). An earlier model of other classes (FERPlus's eight for
+/// a FER2013 run, say) gives its backbone and attention head as they are and the classifier
+/// rows of the classes both have, matched by name; see [`carry_over_classes`].
 fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[String]) -> Result<Scn> {
-    if source.is_file() {
+    // The earlier network's settings, its classes, and how to load it (which also says where
+    // it came from).
+    type Load<'a> = Box<dyn FnOnce(Scn) -> Result<(Scn, String)> + 'a>;
+    let (earlier_config, earlier_classes, load): (TrainConfig, Vec<String>, Load) = if source.is_file() {
         let exported = crate::import::ExportedModel::read(source)?;
-        check_same_network(source, &exported.config, &exported.metadata.classes, config, classes)?;
-        let (model, applied) = exported.load_into(model, source)?;
-        log::info!(
-            "starting from {} ({applied} tensors{})",
-            source.display(),
-            exported
+        let (config, classes) = (exported.config.clone(), exported.metadata.classes.clone());
+        let load = Box::new(move |m| {
+            let (m, applied) = exported.load_into(m, source)?;
+            let validation = exported
                 .metadata
                 .validation
                 .as_ref()
-                .map_or(String::new(), |v| format!(", validation {:.2}%", v.accuracy * 100.0))
+                .map_or(String::new(), |v| format!(", validation {:.2}%", v.accuracy * 100.0));
+            Ok((m, format!("{} ({applied} tensors{validation})", source.display())))
+        });
+        (config, classes, load)
+    } else {
+        let dir = init_source(source)?;
+        let earlier = checkpoint::read_state(&dir)?;
+        let origin = format!(
+            "{} (epoch {} of that run{})",
+            dir.display(),
+            earlier.epoch,
+            earlier
+                .best
+                .as_ref()
+                .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
         );
-        return Ok(model);
+        let load = Box::new(move |m| Ok((checkpoint::load_model(m, &dir.join(checkpoint::MODEL_FILE))?, origin)));
+        (earlier.config, earlier.classes, load)
+    };
+    check_same_network(source, &earlier_config, config)?;
+    if earlier_classes == classes {
+        let (loaded, origin) = load(model)?;
+        log::info!("starting from {origin}");
+        return Ok(loaded);
     }
-    let dir = init_source(source)?;
-    let earlier = checkpoint::read_state(&dir)?;
-    check_same_network(&dir, &earlier.config, &earlier.classes, config, classes)?;
-    let model = checkpoint::load_model(model, &dir.join(checkpoint::MODEL_FILE))?;
+    // Loaded into a network of the earlier model's classes, then carried over to this one.
+    let shaped = checkpoint::model_config(config, earlier_classes.len()).init(&model.fc.weight.val().device());
+    let (loaded, origin) = load(shaped)?;
+    let (model, carried) = carry_over_classes(loaded, &earlier_classes, model, classes);
+    let new: Vec<&str> = classes
+        .iter()
+        .filter(|c| !earlier_classes.contains(c))
+        .map(String::as_str)
+        .collect();
     log::info!(
-        "starting from {} (epoch {} of that run{})",
-        dir.display(),
-        earlier.epoch,
-        earlier
-            .best
-            .as_ref()
-            .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
+        "starting from {origin}: backbone and attention head, and the classifier of {} of this run's {} classes \
+         ({}; that model was trained on {})",
+        carried.len(),
+        classes.len(),
+        if new.is_empty() {
+            "none is new".to_string()
+        } else {
+            format!("new, so learned from scratch: {}", new.join(", "))
+        },
+        earlier_classes.join(", ")
     );
+    if carried.is_empty() {
+        log::warn!(
+            "{} shares no class with this run ({}): only its backbone and attention head carry over",
+            source.display(),
+            classes.join(", ")
+        );
+    }
     Ok(model)
 }
 
-/// Refuses to start from `source`, trained with `a` on `a_classes`, when this run (`b`, on
-/// `b_classes`) builds another network or has other classes.
-fn check_same_network(
-    source: &Path,
-    a: &TrainConfig,
-    a_classes: &[String],
-    b: &TrainConfig,
-    b_classes: &[String],
-) -> Result<()> {
+/// A network for `classes` from `earlier`, trained on `earlier_classes`: its backbone and
+/// attention head as they are, its classifier's column (weights and bias) for each class it
+/// knows by the same name, and `fresh`'s initial column for the others. Returns the model and
+/// the classes carried over.
+fn carry_over_classes(earlier: Scn, earlier_classes: &[String], fresh: Scn, classes: &[String]) -> (Scn, Vec<String>) {
+    let (old_w, new_w) = (earlier.fc.weight.val().detach(), fresh.fc.weight.val().detach()); // [features, classes]
+    let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| b.val().detach());
+    let (old_b, new_b) = (bias(&earlier.fc), bias(&fresh.fc));
+    let mut columns = Vec::with_capacity(classes.len());
+    let mut biases = Vec::with_capacity(classes.len());
+    let mut carried = Vec::new();
+    for (j, name) in classes.iter().enumerate() {
+        let (w, b, at) = match earlier_classes.iter().position(|c| c == name) {
+            Some(i) => {
+                carried.push(name.clone());
+                (&old_w, &old_b, i)
+            }
+            None => (&new_w, &new_b, j),
+        };
+        columns.push(w.clone().narrow(1, at, 1));
+        if let Some(b) = b {
+            biases.push(b.clone().narrow(0, at, 1));
+        }
+    }
+    // Made afresh from their values: a parameter must be a leaf of the autodiff graph.
+    let device = old_w.device();
+    let leaf2 = |t: Tensor<2>| burn::module::Param::from_tensor(Tensor::<2>::from_data(t.into_data(), &device));
+    let leaf1 = |t: Tensor<1>| burn::module::Param::from_tensor(Tensor::<1>::from_data(t.into_data(), &device));
+    let fc = burn::nn::Linear {
+        weight: leaf2(Tensor::cat(columns, 1)),
+        bias: (!biases.is_empty()).then(|| leaf1(Tensor::cat(biases, 0))),
+    };
+    let model = Scn {
+        backbone: earlier.backbone,
+        face: earlier.face,
+        dropout: fresh.dropout,
+        fc,
+        alpha: earlier.alpha,
+        baseline: fresh.baseline,
+    };
+    (model, carried)
+}
+
+/// Refuses to start from `source`, trained with `a`, when this run (`b`) builds another
+/// network.
+fn check_same_network(source: &Path, a: &TrainConfig, b: &TrainConfig) -> Result<()> {
     // dlib's network has one size and its own stem: width and stem do not apply to it.
     let same_layers = a.backbone == Backbone::Dlib || (a.width == b.width && a.stem == b.stem);
     let same_network =
@@ -167,14 +243,6 @@ fn check_same_network(
             b.stem,
             b.input.channels,
             if b.baseline { ", baseline" } else { "" },
-        )));
-    }
-    if a_classes != b_classes {
-        return Err(Error::InvalidArgument(format!(
-            "{} was trained on the classes {:?}, this dataset has {:?}",
-            source.display(),
-            a_classes,
-            b_classes
         )));
     }
     Ok(())
@@ -1298,6 +1366,47 @@ mod tests {
             got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
             "{got:?} != {want:?}"
         );
+    }
+
+    #[test]
+    fn a_model_of_other_classes_gives_the_columns_of_the_classes_both_have() {
+        use crate::model::{ResNetConfig, ScnConfig};
+
+        let device = Device::flex();
+        let names = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let build = |classes| {
+            ScnConfig::new(classes)
+                .with_backbone(ResNetConfig::new().with_in_channels(1).with_width(4))
+                .init(&device)
+        };
+        let (earlier, fresh) = (build(3), build(3));
+        let columns = |l: &burn::nn::Linear| {
+            let w = l.weight.val().transpose().into_data().try_to_vec::<f32>().unwrap(); // rows = classes
+            let b = l.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+            (w, b)
+        };
+        let (old_w, old_b) = columns(&earlier.fc);
+        let (new_w, new_b) = columns(&fresh.fc);
+        let stem = earlier.backbone.as_ref().unwrap().conv1.weight.val().into_data();
+        let alpha = earlier.alpha.weight.val().into_data();
+        let (model, carried) = carry_over_classes(
+            earlier,
+            &names(&["neutral", "happiness", "surprise"]),
+            fresh,
+            &names(&["surprise", "anger", "neutral"]),
+        );
+        assert_eq!(carried, names(&["surprise", "neutral"]));
+        let (w, b) = columns(&model.fc);
+        let f = w.len() / 3; // features per class
+        let row = |m: &[f32], i: usize| m[i * f..(i + 1) * f].to_vec();
+        // surprise from the earlier model's third row, anger fresh, neutral from its first.
+        assert_eq!(row(&w, 0), row(&old_w, 2));
+        assert_eq!(row(&w, 1), row(&new_w, 1));
+        assert_eq!(row(&w, 2), row(&old_w, 0));
+        assert_eq!(b, vec![old_b[2], new_b[1], old_b[0]]);
+        // The backbone and the attention head are the earlier model's.
+        assert_eq!(model.backbone.as_ref().unwrap().conv1.weight.val().into_data(), stem);
+        assert_eq!(model.alpha.weight.val().into_data(), alpha);
     }
 
     #[test]

@@ -267,6 +267,74 @@ fn a_run_started_from_another_carries_its_network_and_refuses_another_shape() {
     assert!(err.contains("no-such-run"), "{err}");
 }
 
+/// Starting from a run on other classes (what `--init-from models/scn-ferplus.onnx` does for a
+/// FER2013 run): the classes both have keep their classifier, so the network answers them at
+/// once, far better than a fresh one.
+#[test]
+fn a_run_on_fewer_classes_starts_from_the_classes_it_shares() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 16,
+        test_per_class: 8,
+        size: 32,
+        noise: 0.0,
+        seed: 4,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    let stop = AtomicBool::new(false);
+    let first = dir.path().join("first");
+    trainer::train(&options(&data, &first, small_config(8)), &mut LogObserver, &stop).unwrap();
+
+    // The same images without the middle class: two of the first run's three classes.
+    let fewer = dir.path().join("fewer");
+    let dropped = scn_train::data::Expression::ALL[1].name();
+    for split in ["train", "test"] {
+        for entry in std::fs::read_dir(data.join(split)).unwrap() {
+            let class = entry.unwrap().path();
+            if class.file_name().unwrap() == dropped {
+                continue;
+            }
+            let to = fewer.join(split).join(class.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            for image in std::fs::read_dir(&class).unwrap() {
+                let image = image.unwrap().path();
+                std::fs::copy(&image, to.join(image.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    // One epoch at a negligible rate: the network as it starts.
+    let mut still = small_config(1);
+    still.optimizer = OptimizerSettings::Adam {
+        lr: 1e-9,
+        weight_decay: 0.0,
+        epsilon: 1e-8,
+    };
+    let mut carried = options(&fewer, &dir.path().join("carried"), still.clone());
+    carried.init_from = Some(first.clone());
+    let carried = trainer::train(&carried, &mut LogObserver, &stop).unwrap();
+    let fresh = trainer::train(
+        &options(&fewer, &dir.path().join("fresh"), still),
+        &mut LogObserver,
+        &stop,
+    )
+    .unwrap();
+    let (carried, fresh) = (
+        carried.last.unwrap().validation.unwrap(),
+        fresh.last.unwrap().validation.unwrap(),
+    );
+    assert!(
+        carried.accuracy >= 0.99 && carried.loss < fresh.loss / 2.0,
+        "carried over: {:.3} accuracy, loss {:.3}; fresh: {:.3}, loss {:.3}",
+        carried.accuracy,
+        carried.loss,
+        fresh.accuracy,
+        fresh.loss
+    );
+}
+
 #[test]
 fn relabeling_cures_label_noise() {
     let _serial = serial();
