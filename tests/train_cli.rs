@@ -240,18 +240,7 @@ fn the_face_backbone_trains_from_dlibs_weights_and_exports() {
     // Data of other classes (the same faces without the first class): the classes both have
     // keep the file's classifier.
     let fewer = dir.path().join("fewer");
-    let dropped = scn::train::data::Expression::ALL[0].name();
-    for split in ["train", "test"] {
-        for class in std::fs::read_dir(data.join(split)).unwrap().map(|e| e.unwrap().path()) {
-            if class.file_name().unwrap() != dropped {
-                let to = fewer.join(split).join(class.file_name().unwrap());
-                std::fs::create_dir_all(&to).unwrap();
-                for image in std::fs::read_dir(&class).unwrap().map(|e| e.unwrap().path()) {
-                    std::fs::copy(&image, to.join(image.file_name().unwrap())).unwrap();
-                }
-            }
-        }
-    }
+    synthetic::copy_without_class(&data, &fewer, scn::train::data::Expression::ALL[0]).unwrap();
     let moved = dir.path().join("moved");
     let run = small_run(
         fewer.to_str().unwrap(),

@@ -34,6 +34,34 @@ fn small_config(epochs: usize) -> TrainConfig {
     c
 }
 
+/// One epoch at a negligible rate: only batch-norm statistics move, so its validation shows
+/// the network as it starts.
+fn still_config() -> TrainConfig {
+    let mut c = small_config(1);
+    c.optimizer = OptimizerSettings::Adam {
+        lr: 1e-9,
+        weight_decay: 0.0,
+        epsilon: 1e-8,
+    };
+    c
+}
+
+/// A generated 3-class dataset (16 training images a class, 32 px, no label noise) in
+/// `dir/data`.
+fn three_clean_classes(dir: &Path, test_per_class: usize, seed: u64) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 16,
+        test_per_class,
+        size: 32,
+        noise: 0.0,
+        seed,
+    };
+    synthetic::generate(&data, &spec).unwrap();
+    data
+}
+
 fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
     TrainOptions {
         data: DataSettings {
@@ -207,28 +235,13 @@ fn an_earlier_run_is_not_overwritten_without_force() {
 fn a_run_started_from_another_carries_its_network_and_refuses_another_shape() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spec = SyntheticSpec {
-        classes: 3,
-        train_per_class: 16,
-        test_per_class: 4,
-        size: 32,
-        noise: 0.0,
-        seed: 2,
-    };
-    synthetic::generate(&data, &spec).unwrap();
+    let data = three_clean_classes(dir.path(), 4, 2);
     let stop = AtomicBool::new(false);
     let first = dir.path().join("first");
     let a = trainer::train(&options(&data, &first, small_config(3)), &mut LogObserver, &stop).unwrap();
     let a_loss = a.last.as_ref().unwrap().validation.as_ref().unwrap().loss;
 
-    // One epoch at a negligible rate: only batch-norm statistics move.
-    let mut still = small_config(1);
-    still.optimizer = OptimizerSettings::Adam {
-        lr: 1e-9,
-        weight_decay: 0.0,
-        epsilon: 1e-8,
-    };
+    let still = still_config();
     let mut warm = options(&data, &dir.path().join("warm"), still.clone());
     warm.init_from = Some(first.clone());
     let b = trainer::train(&warm, &mut LogObserver, &stop).unwrap();
@@ -274,44 +287,15 @@ fn a_run_started_from_another_carries_its_network_and_refuses_another_shape() {
 fn a_run_on_fewer_classes_starts_from_the_classes_it_shares() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spec = SyntheticSpec {
-        classes: 3,
-        train_per_class: 16,
-        test_per_class: 8,
-        size: 32,
-        noise: 0.0,
-        seed: 4,
-    };
-    synthetic::generate(&data, &spec).unwrap();
+    let data = three_clean_classes(dir.path(), 8, 4);
     let stop = AtomicBool::new(false);
     let first = dir.path().join("first");
     trainer::train(&options(&data, &first, small_config(8)), &mut LogObserver, &stop).unwrap();
 
     // The same images without the middle class: two of the first run's three classes.
     let fewer = dir.path().join("fewer");
-    let dropped = scn_train::data::Expression::ALL[1].name();
-    for split in ["train", "test"] {
-        for entry in std::fs::read_dir(data.join(split)).unwrap() {
-            let class = entry.unwrap().path();
-            if class.file_name().unwrap() == dropped {
-                continue;
-            }
-            let to = fewer.join(split).join(class.file_name().unwrap());
-            std::fs::create_dir_all(&to).unwrap();
-            for image in std::fs::read_dir(&class).unwrap() {
-                let image = image.unwrap().path();
-                std::fs::copy(&image, to.join(image.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    // One epoch at a negligible rate: the network as it starts.
-    let mut still = small_config(1);
-    still.optimizer = OptimizerSettings::Adam {
-        lr: 1e-9,
-        weight_decay: 0.0,
-        epsilon: 1e-8,
-    };
+    synthetic::copy_without_class(&data, &fewer, scn_train::data::Expression::ALL[1]).unwrap();
+    let still = still_config();
     let mut carried = options(&fewer, &dir.path().join("carried"), still.clone());
     carried.init_from = Some(first.clone());
     let carried = trainer::train(&carried, &mut LogObserver, &stop).unwrap();

@@ -91,6 +91,30 @@ pub fn generate(root: &Path, spec: &SyntheticSpec) -> Result<Vec<MislabeledImage
     Ok(mislabeled)
 }
 
+/// Copies the image-folder dataset at `root` to `to` without the class `dropped`: the same
+/// images, one class fewer (for runs that start from a model of other classes).
+pub fn copy_without_class(root: &Path, to: &Path, dropped: Expression) -> Result<()> {
+    for split in ["train", "test"] {
+        let dir = root.join(split);
+        for class in std::fs::read_dir(&dir).at(&dir)? {
+            let class = class.at(&dir)?.path();
+            let Some(name) = class.file_name() else { continue };
+            if name == dropped.name() {
+                continue;
+            }
+            let target = to.join(split).join(name);
+            std::fs::create_dir_all(&target).at(&target)?;
+            for image in std::fs::read_dir(&class).at(&class)? {
+                let image = image.at(&class)?.path();
+                if let Some(file) = image.file_name() {
+                    std::fs::copy(&image, target.join(file)).at(&image)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes a flip record (as `scn data noise` does) for the mislabeled images, so that training
 /// reports how many relabeling restored.
 pub fn write_flip_record(path: &Path, mislabeled: &[MislabeledImage]) -> Result<()> {
