@@ -108,7 +108,7 @@ fn init_source(source: &Path) -> Result<PathBuf> {
 /// same network. `source` is a run folder, one of its checkpoint folders, or a model `scn
 /// export` wrote (see [`crate::import`]). An earlier model of other classes (FERPlus's eight for
 /// a FER2013 run, say) gives its backbone and attention head as they are and the classifier
-/// rows of the classes both have, matched by name; see [`carry_over_classes`].
+/// weights of the classes both have, matched by name; see [`carry_over_classes`].
 fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[String]) -> Result<Scn> {
     // The earlier network's settings, its classes, and how to load it (which also says where
     // it came from).
