@@ -88,8 +88,8 @@ def main(a: Path, b: Path, root: Path, usage: str = "PrivateTest") -> None:
         print(f"{tag} {model}: {100 * right.mean():.2f}% (mean class {100 * np.mean(per_class):.2f}%)")
     print(f"both right {int((ra & rb).sum())}, both wrong {int((~ra & ~rb).sum())}, only A {only_a}, only B {only_b}")
     p = mcnemar_exact(only_a, only_b)
-    print(f"A - B: {100 * (ra.mean() - rb.mean()):+.2f} points; McNemar exact p = {p:.3f}" if p >= 0.001 else
-          f"A - B: {100 * (ra.mean() - rb.mean()):+.2f} points; McNemar exact p = {p:.1e}")
+    p_text = f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+    print(f"A - B: {100 * (ra.mean() - rb.mean()):+.2f} points; McNemar exact p = {p_text}")
 
 
 if __name__ == "__main__":

@@ -183,8 +183,8 @@ fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[Str
 /// knows by the same name, and `fresh`'s initial column for the others. Returns the model and
 /// the classes carried over.
 fn carry_over_classes(earlier: Scn, earlier_classes: &[String], fresh: Scn, classes: &[String]) -> (Scn, Vec<String>) {
-    let (old_w, new_w) = (earlier.fc.weight.val().detach(), fresh.fc.weight.val().detach()); // [features, classes]
-    let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| b.val().detach());
+    let (old_w, new_w) = (earlier.fc.weight.val(), fresh.fc.weight.val()); // [features, classes]
+    let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| b.val());
     let (old_b, new_b) = (bias(&earlier.fc), bias(&fresh.fc));
     let mut columns = Vec::with_capacity(classes.len());
     let mut biases = Vec::with_capacity(classes.len());
@@ -203,12 +203,13 @@ fn carry_over_classes(earlier: Scn, earlier_classes: &[String], fresh: Scn, clas
         }
     }
     // Made afresh from their values: a parameter must be a leaf of the autodiff graph.
-    let device = old_w.device();
-    let leaf2 = |t: Tensor<2>| burn::module::Param::from_tensor(Tensor::<2>::from_data(t.into_data(), &device));
-    let leaf1 = |t: Tensor<1>| burn::module::Param::from_tensor(Tensor::<1>::from_data(t.into_data(), &device));
+    fn leaf<const D: usize>(t: Tensor<D>) -> burn::module::Param<Tensor<D>> {
+        let device = t.device();
+        burn::module::Param::from_tensor(Tensor::from_data(t.into_data(), &device))
+    }
     let fc = burn::nn::Linear {
-        weight: leaf2(Tensor::cat(columns, 1)),
-        bias: (!biases.is_empty()).then(|| leaf1(Tensor::cat(biases, 0))),
+        weight: leaf(Tensor::cat(columns, 1)),
+        bias: (!biases.is_empty()).then(|| leaf(Tensor::cat(biases, 0))),
     };
     let model = Scn {
         backbone: earlier.backbone,
