@@ -16,7 +16,6 @@ then a few minutes of fitting.
 
 Needs onnx, onnxruntime, numpy and pillow (`bash .ci/setup` puts them in target/python).
 """
-import csv
 import json
 import sys
 from pathlib import Path
@@ -26,9 +25,11 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
+from fer2013_paired_test import fer2013_faces
+
 # FERPlus output order -> FER2013 label (0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral).
 FERPLUS_TO_FER2013 = [6, 3, 5, 4, 0, 1, 2]
-SPLITS = [("Training", "FER2013Train"), ("PublicTest", "FER2013Valid"), ("PrivateTest", "FER2013Test")]
+SPLITS = ["Training", "PublicTest", "PrivateTest"]
 
 
 def features(model: Path, root: Path):
@@ -45,18 +46,14 @@ def features(model: Path, root: Path):
     mean = np.array(inp["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
     std = np.array(inp["std"], dtype=np.float32).reshape(1, -1, 1, 1)
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    labels = {}
-    with open(root / "fer2013_original_labels.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            labels[row["ferplus_image_name"]] = (row["Usage"], int(row["fer2013_emotion"]))
     out = {}
-    for usage, folder in SPLITS:
-        names = sorted(p.name for p in (root / folder).glob("*.png") if labels.get(p.name, ("", 0))[0] == usage)
+    for usage in SPLITS:
+        folder, names, labels = fer2013_faces(root, usage)
         feats, logits = [], []
         for i in range(0, len(names), 256):
             batch = np.stack(
                 [
-                    np.asarray(Image.open(root / folder / n).convert(mode).resize((size, size), Image.BILINEAR), dtype=np.float32)
+                    np.asarray(Image.open(folder / n).convert(mode).resize((size, size), Image.BILINEAR), dtype=np.float32)
                     for n in names[i : i + 256]
                 ]
             )
@@ -64,7 +61,7 @@ def features(model: Path, root: Path):
             z, f = session.run(["logits", flat[0]], {"image": ((batch / 255.0 - mean) / std).astype(np.float32)})
             logits.append(z)
             feats.append(f.reshape(len(f), -1))
-        out[usage] = (np.concatenate(feats), np.concatenate(logits), np.array([labels[n][1] for n in names]))
+        out[usage] = (np.concatenate(feats), np.concatenate(logits), labels)
         print(f"{usage}: {len(names)} images", flush=True)
     return out
 

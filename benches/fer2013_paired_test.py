@@ -32,7 +32,7 @@ from paired_test import mcnemar_exact, probabilities
 # FER2013's label order, in scn's class names.
 FER2013 = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
 SYNONYMS = {"angry": "anger", "happy": "happiness", "sad": "sadness"}
-FOLDERS = {"PrivateTest": "FER2013Test", "PublicTest": "FER2013Valid"}
+FOLDERS = {"PrivateTest": "FER2013Test", "PublicTest": "FER2013Valid", "Training": "FER2013Train"}
 
 
 def fer2013_faces(root: Path, usage: str):

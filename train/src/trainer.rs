@@ -104,6 +104,12 @@ fn init_source(source: &Path) -> Result<PathBuf> {
     })
 }
 
+/// ", validation 83.44%" for a log line about an earlier model, or nothing when it had no
+/// validation.
+fn validation_note(accuracy: Option<f64>) -> String {
+    accuracy.map_or(String::new(), |a| format!(", validation {:.2}%", a * 100.0))
+}
+
 /// Loads the network of an earlier run into `model`, after checking that the run trained the
 /// same network. `source` is a run folder, one of its checkpoint folders, or a model `scn
 /// export` wrote (see [`crate::import`]). An earlier model of other classes (FERPlus's eight for
@@ -118,11 +124,7 @@ fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[Str
         let (config, classes) = (exported.config.clone(), exported.metadata.classes.clone());
         let load = Box::new(move |m| {
             let (m, applied) = exported.load_into(m, source)?;
-            let validation = exported
-                .metadata
-                .validation
-                .as_ref()
-                .map_or(String::new(), |v| format!(", validation {:.2}%", v.accuracy * 100.0));
+            let validation = validation_note(exported.metadata.validation.as_ref().map(|v| v.accuracy));
             Ok((m, format!("{} ({applied} tensors{validation})", source.display())))
         });
         (config, classes, load)
@@ -133,10 +135,7 @@ fn init_from_run(model: Scn, source: &Path, config: &TrainConfig, classes: &[Str
             "{} (epoch {} of that run{})",
             dir.display(),
             earlier.epoch,
-            earlier
-                .best
-                .as_ref()
-                .map_or(String::new(), |b| format!(", validation {:.2}%", b.accuracy * 100.0))
+            validation_note(earlier.best.as_ref().map(|b| b.accuracy))
         );
         let load = Box::new(move |m| Ok((checkpoint::load_model(m, &dir.join(checkpoint::MODEL_FILE))?, origin)));
         (earlier.config, earlier.classes, load)
