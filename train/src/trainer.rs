@@ -395,6 +395,24 @@ fn apply_gradients(
     optimizer.step(lr, model, heads)
 }
 
+/// What the log says about `backbone_lr_scale` at the start of a run: nothing at 1 (one rate
+/// for all), else the backbone's rate against the heads'.
+fn backbone_rate_note(config: &TrainConfig) -> Option<String> {
+    let (scale, lr) = (config.backbone_lr_scale, config.optimizer.lr());
+    if scale == 1.0 {
+        None
+    } else if scale == 0.0 {
+        Some(format!(
+            "the backbone stays as loaded (backbone_lr_scale 0); the heads learn at {lr:.2e}"
+        ))
+    } else {
+        Some(format!(
+            "the backbone learns at {scale} of the rate ({:.2e} at the start), the heads at {lr:.2e}",
+            lr * scale
+        ))
+    }
+}
+
 /// Picks the validation split.
 fn validation_split(dataset: &Dataset, wanted: Option<Split>) -> Result<Option<Split>> {
     match wanted {
@@ -872,6 +890,9 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         }
     };
 
+    if let Some(note) = backbone_rate_note(&config) {
+        log::info!("{note}");
+    }
     let flipped = match &options.noise_record {
         Some(record) => Some(flipped_samples(record, samples, &dataset.classes)?),
         None => None,
@@ -1407,6 +1428,23 @@ mod tests {
         // The backbone and the attention head are the earlier model's.
         assert_eq!(model.backbone.as_ref().unwrap().conv1.weight.val().into_data(), stem);
         assert_eq!(model.alpha.weight.val().into_data(), alpha);
+    }
+
+    #[test]
+    fn the_log_says_how_fast_the_backbone_learns() {
+        let mut config = TrainConfig::preset(crate::config::Preset::Official);
+        config.optimizer.set_lr(0.001);
+        assert_eq!(backbone_rate_note(&config), None);
+        config.backbone_lr_scale = 0.2;
+        assert_eq!(
+            backbone_rate_note(&config).as_deref(),
+            Some("the backbone learns at 0.2 of the rate (2.00e-4 at the start), the heads at 1.00e-3")
+        );
+        config.backbone_lr_scale = 0.0;
+        assert_eq!(
+            backbone_rate_note(&config).as_deref(),
+            Some("the backbone stays as loaded (backbone_lr_scale 0); the heads learn at 1.00e-3")
+        );
     }
 
     #[test]
