@@ -9,7 +9,9 @@ test is for the record.
 
     target/python/bin/python benches/ensemble_test.py ../shared/datasets/ferplus SPLIT A.onnx B.onnx [...]
 
-SPLIT is FER2013Valid or FER2013Test.
+SPLIT is FER2013Valid or FER2013Test (FERPlus's labels), or PublicTest or PrivateTest for
+FER2013's own labels over the same faces (as benches/fer2013_paired_test.py: each model's
+probabilities of FER2013's seven emotions; the `fer` peer from ../shared/peers may be a member).
 """
 import itertools
 import sys
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer2013_paired_test import FOLDERS, fer2013_faces, fer2013_probabilities
 from paired_test import majority_labels, probabilities
 
 
@@ -27,14 +30,20 @@ def scores(p: np.ndarray, truth: np.ndarray) -> str:
 
 
 def main(root: Path, split: str, models) -> None:
-    folder = root / split
-    kept = majority_labels(folder / "label.csv")
-    names = [n for n, _ in kept]
-    truth = np.array([c for _, c in kept])
-    print(f"{split}: {len(truth)} faces (majority protocol)")
+    if split in FOLDERS:
+        folder, names, truth = fer2013_faces(root, split)
+        print(f"FER2013 {split}: {len(truth)} faces (FER2013's labels)")
+        classify = fer2013_probabilities
+    else:
+        folder = root / split
+        kept = majority_labels(folder / "label.csv")
+        names = [n for n, _ in kept]
+        truth = np.array([c for _, c in kept])
+        print(f"{split}: {len(truth)} faces (majority protocol)")
+        classify = probabilities
     probs = {}
     for m in models:
-        probs[m] = probabilities(m, folder, names)
+        probs[m] = classify(m, folder, names)
         print(f"{m}: {scores(probs[m], truth)}")
     for r in range(2, len(models) + 1):
         for subset in itertools.combinations(models, r):

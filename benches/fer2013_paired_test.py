@@ -49,8 +49,8 @@ def fer2013_faces(root: Path, usage: str):
     return folder, names, np.array(labels)
 
 
-def peer_answers(model: Path, folder: Path, names) -> np.ndarray:
-    """The `fer` mini-Xception's FER2013 answers: 64x64 grey, NHWC, x / 127.5 - 1."""
+def peer_probabilities(model: Path, folder: Path, names) -> np.ndarray:
+    """The `fer` mini-Xception's outputs in FER2013's order: 64x64 grey, NHWC, x / 127.5 - 1."""
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     if list(shape[1:]) != [64, 64, 1]:
@@ -60,20 +60,26 @@ def peer_answers(model: Path, folder: Path, names) -> np.ndarray:
     for n in names:
         x = np.asarray(Image.open(folder / n).convert("L").resize((64, 64), Image.BILINEAR), dtype=np.float32)
         out.append(session.run(None, {name: (x / 127.5 - 1.0)[None, :, :, None]})[0])
-    return np.concatenate(out).argmax(1)
+    return np.concatenate(out)
 
 
-def answers(model: Path, folder: Path, names) -> np.ndarray:
-    """Each face's answer as a FER2013 label (0 angry ... 6 neutral)."""
+def fer2013_probabilities(model: Path, folder: Path, names) -> np.ndarray:
+    """Each face's probabilities over FER2013's seven emotions (0 angry ... 6 neutral): an scn
+    export's columns picked by class name (a FERPlus model's contempt left out), or the peer's."""
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.classes" not in meta:
-        return peer_answers(model, folder, names)
+        return peer_probabilities(model, folder, names)
     classes = [SYNONYMS.get(c, c) for c in json.loads(meta["scn.classes"])]
     missing = [c for c in FER2013 if c not in classes]
     if missing:
         sys.exit(f"{model}: no class {', '.join(missing)} among {classes}")
     columns = [classes.index(c) for c in FER2013]
-    return probabilities(model, folder, names)[:, columns].argmax(1)
+    return probabilities(model, folder, names)[:, columns]
+
+
+def answers(model: Path, folder: Path, names) -> np.ndarray:
+    """Each face's answer as a FER2013 label (0 angry ... 6 neutral)."""
+    return fer2013_probabilities(model, folder, names).argmax(1)
 
 
 def main(a: Path, b: Path, root: Path, usage: str = "PrivateTest") -> None:
