@@ -25,15 +25,14 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from fer2013_paired_test import fer2013_faces
+from fer2013_paired_test import fer2013_columns, fer2013_faces
 
-# FERPlus output order -> FER2013 label (0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral).
-FERPLUS_TO_FER2013 = [6, 3, 5, 4, 0, 1, 2]
 SPLITS = ["Training", "PublicTest", "PrivateTest"]
 
 
 def features(model: Path, root: Path):
-    """Per split: pooled features, logits and FER2013 labels of every image with a FER2013 label."""
+    """Per split: pooled features, logits and FER2013 labels of every image with a FER2013 label,
+    and the logit columns of FER2013's seven emotions (by class name)."""
     graph = onnx.load(str(model))
     pools = [n.output[0] for n in graph.graph.node if n.op_type == "GlobalAveragePool"]
     flat = [n.output[0] for n in graph.graph.node if n.op_type in ("Reshape", "Flatten") and n.input[0] in pools]
@@ -41,6 +40,9 @@ def features(model: Path, root: Path):
         sys.exit(f"{model}: no pooled feature vector found (not an scn export?)")
     graph.graph.output.append(onnx.helper.make_tensor_value_info(flat[0], onnx.TensorProto.FLOAT, None))
     meta = {p.key: p.value for p in graph.metadata_props}
+    if "scn.classes" not in meta or "scn.input" not in meta:
+        sys.exit(f"{model}: no scn metadata (not an scn export?)")
+    columns = fer2013_columns(model, meta)
     inp = json.loads(meta["scn.input"])
     size, mode = inp["size"], {1: "L", 3: "RGB"}[inp["channels"]]
     mean = np.array(inp["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
@@ -63,7 +65,7 @@ def features(model: Path, root: Path):
             feats.append(f.reshape(len(f), -1))
         out[usage] = (np.concatenate(feats), np.concatenate(logits), labels)
         print(f"{usage}: {len(names)} images", flush=True)
-    return out
+    return out, columns
 
 
 def fit(x, y, l2, steps=600, lr=0.05):
@@ -95,10 +97,10 @@ def score(pred, y):
 
 
 def main(model: Path, root: Path) -> None:
-    data = features(model, root)
+    data, columns = features(model, root)
     for usage in ("PublicTest", "PrivateTest"):
         _, z, y = data[usage]
-        own = np.array(FERPLUS_TO_FER2013)[z[:, :7].argmax(1)]
+        own = z[:, columns].argmax(1)
         print(f"the model's own answer, {usage}: {score(own, y)}")
     for name, column in (("logits", 1), ("features", 0)):
         train = data["Training"]

@@ -69,12 +69,17 @@ def fer2013_probabilities(model: Path, folder: Path, names) -> np.ndarray:
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.classes" not in meta:
         return peer_probabilities(model, folder, names)
+    return probabilities(model, folder, names)[:, fer2013_columns(model, meta)]
+
+
+def fer2013_columns(model: Path, meta: dict) -> list:
+    """The columns of an scn export's outputs that hold FER2013's seven emotions, in FER2013's
+    order, found by class name in its `scn.classes` metadata."""
     classes = [SYNONYMS.get(c, c) for c in json.loads(meta["scn.classes"])]
     missing = [c for c in FER2013 if c not in classes]
     if missing:
         sys.exit(f"{model}: no class {', '.join(missing)} among {classes}")
-    columns = [classes.index(c) for c in FER2013]
-    return probabilities(model, folder, names)[:, columns]
+    return [classes.index(c) for c in FER2013]
 
 
 def answers(model: Path, folder: Path, names) -> np.ndarray:
