@@ -126,7 +126,14 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
         12.0,
         Rgb::INK,
     );
-    let mut legend_x = left as f32;
+    let names: Vec<&str> = panel.series.iter().map(|s| s.name.as_str()).collect();
+    let (mut legend_x, legend_size) = legend_layout(
+        c,
+        &names,
+        left as f32,
+        ox as f32 + LEGEND_INSET,
+        (ox + PANEL_W as f64) as f32 - LEGEND_INSET,
+    );
     for (i, s) in panel.series.iter().enumerate() {
         let color = Rgb::palette(i);
         let pts: Vec<(f32, f32)> = s
@@ -143,9 +150,32 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
         }
         let ly = bottom as f32 + 40.0;
         c.line((legend_x, ly + 7.0), (legend_x + 18.0, ly + 7.0), 3.0, color);
-        c.text(legend_x + 22.0, ly, &s.name, 12.0, Rgb::INK);
-        legend_x += 30.0 + c.text_width(&s.name, 12.0);
+        c.text(legend_x + 22.0, ly, &s.name, legend_size, Rgb::INK);
+        legend_x += LEGEND_SWATCH + c.text_width(&s.name, legend_size);
     }
+}
+
+/// Room a legend entry takes besides its text: the colour swatch, the gap and the space after.
+const LEGEND_SWATCH: f32 = 30.0;
+/// The legend's margin from the panel's edges.
+const LEGEND_INSET: f32 = 8.0;
+/// The legend's text size when it fits.
+const LEGEND_SIZE: f32 = 12.0;
+
+/// Where a panel's legend starts and its text size, so that it ends inside the panel: under
+/// the plot area when it fits there, from the panel's left margin when not, and in smaller text
+/// (down to 8 px) when even that is too narrow.
+fn legend_layout(c: &Canvas, names: &[&str], plot_left: f32, min_x: f32, max_x: f32) -> (f32, f32) {
+    let text: f32 = names.iter().map(|n| c.text_width(n, LEGEND_SIZE)).sum();
+    let width = names.len() as f32 * LEGEND_SWATCH - (LEGEND_SWATCH - 22.0) + text;
+    if plot_left + width <= max_x {
+        return (plot_left, LEGEND_SIZE);
+    }
+    if min_x + width <= max_x || text <= 0.0 {
+        return (min_x, LEGEND_SIZE);
+    }
+    let room = max_x - min_x - (width - text);
+    (min_x, (LEGEND_SIZE * room / text).floor().max(8.0))
 }
 
 /// A grid of line charts, `columns` wide.
@@ -230,6 +260,30 @@ pub fn confusion_matrix(counts: &[Vec<u64>], classes: &[&str], title: &str) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legends_end_inside_their_panel() {
+        let c = Canvas::new(PANEL_W, PANEL_H, Rgb::WHITE);
+        let (min_x, max_x) = (LEGEND_INSET, PANEL_W as f32 - LEGEND_INSET);
+        let end = |names: &[&str], (x, size): (f32, f32)| {
+            x + names.iter().map(|n| LEGEND_SWATCH + c.text_width(n, size)).sum::<f32>() - 8.0
+        };
+        let short = ["train", "validation", "val. mean class"];
+        assert_eq!(legend_layout(&c, &short, 62.0, min_x, max_x), (62.0, LEGEND_SIZE));
+        // The relabeling panel of a run with a noise record: four entries.
+        let long = [
+            "relabeled (epoch)",
+            "relabeled (total)",
+            "flipped restored",
+            "labels wrong",
+        ];
+        let layout = legend_layout(&c, &long, 62.0, min_x, max_x);
+        assert!(end(&long, layout) <= max_x, "{layout:?} ends at {}", end(&long, layout));
+        assert!(layout.1 >= 8.0);
+        let longer = [long, long].concat();
+        let layout = legend_layout(&c, &longer, 62.0, min_x, max_x);
+        assert_eq!(layout, (min_x, 8.0), "no smaller than 8 px, even when it cannot fit");
+    }
 
     #[test]
     fn charts_and_matrices_render() {
