@@ -150,13 +150,15 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
         }
         let ly = bottom as f32 + 40.0;
         c.line((legend_x, ly + 7.0), (legend_x + 18.0, ly + 7.0), 3.0, color);
-        c.text(legend_x + 22.0, ly, &s.name, legend_size, Rgb::INK);
+        c.text(legend_x + LEGEND_TEXT_AT, ly, &s.name, legend_size, Rgb::INK);
         legend_x += LEGEND_SWATCH + c.text_width(&s.name, legend_size);
     }
 }
 
 /// Room a legend entry takes besides its text: the colour swatch, the gap and the space after.
 const LEGEND_SWATCH: f32 = 30.0;
+/// Where an entry's text starts, after its colour swatch and the gap.
+const LEGEND_TEXT_AT: f32 = 22.0;
 /// The legend's margin from the panel's edges.
 const LEGEND_INSET: f32 = 8.0;
 /// The legend's text size when it fits.
@@ -167,7 +169,8 @@ const LEGEND_SIZE: f32 = 12.0;
 /// (down to 8 px) when even that is too narrow.
 fn legend_layout(c: &Canvas, names: &[&str], plot_left: f32, min_x: f32, max_x: f32) -> (f32, f32) {
     let text: f32 = names.iter().map(|n| c.text_width(n, LEGEND_SIZE)).sum();
-    let width = names.len() as f32 * LEGEND_SWATCH - (LEGEND_SWATCH - 22.0) + text;
+    // The last entry needs no space after it.
+    let width = names.len() as f32 * LEGEND_SWATCH - (LEGEND_SWATCH - LEGEND_TEXT_AT) + text;
     if plot_left + width <= max_x {
         return (plot_left, LEGEND_SIZE);
     }
@@ -266,7 +269,8 @@ mod tests {
         let c = Canvas::new(PANEL_W, PANEL_H, Rgb::WHITE);
         let (min_x, max_x) = (LEGEND_INSET, PANEL_W as f32 - LEGEND_INSET);
         let end = |names: &[&str], (x, size): (f32, f32)| {
-            x + names.iter().map(|n| LEGEND_SWATCH + c.text_width(n, size)).sum::<f32>() - 8.0
+            x + names.iter().map(|n| LEGEND_SWATCH + c.text_width(n, size)).sum::<f32>()
+                - (LEGEND_SWATCH - LEGEND_TEXT_AT)
         };
         let short = ["train", "validation", "val. mean class"];
         assert_eq!(legend_layout(&c, &short, 62.0, min_x, max_x), (62.0, LEGEND_SIZE));
