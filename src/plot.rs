@@ -168,9 +168,8 @@ const LEGEND_SIZE: f32 = 12.0;
 /// the plot area when it fits there, from the panel's left margin when not, and in smaller text
 /// (down to 8 px) when even that is too narrow.
 fn legend_layout(c: &Canvas, names: &[&str], plot_left: f32, min_x: f32, max_x: f32) -> (f32, f32) {
+    let width = legend_width(c, names, LEGEND_SIZE);
     let text: f32 = names.iter().map(|n| c.text_width(n, LEGEND_SIZE)).sum();
-    // The last entry needs no space after it.
-    let width = names.len() as f32 * LEGEND_SWATCH - (LEGEND_SWATCH - LEGEND_TEXT_AT) + text;
     if plot_left + width <= max_x {
         return (plot_left, LEGEND_SIZE);
     }
@@ -179,6 +178,12 @@ fn legend_layout(c: &Canvas, names: &[&str], plot_left: f32, min_x: f32, max_x: 
     }
     let room = max_x - min_x - (width - text);
     (min_x, (LEGEND_SIZE * room / text).floor().max(8.0))
+}
+
+/// Width of a legend of `names` in text of `size` pixels, as `draw_panel` lays it out (the last
+/// entry needs no space after it).
+fn legend_width(c: &Canvas, names: &[&str], size: f32) -> f32 {
+    names.iter().map(|n| LEGEND_SWATCH + c.text_width(n, size)).sum::<f32>() - (LEGEND_SWATCH - LEGEND_TEXT_AT)
 }
 
 /// A grid of line charts, `columns` wide.
@@ -268,10 +273,7 @@ mod tests {
     fn legends_end_inside_their_panel() {
         let c = Canvas::new(PANEL_W, PANEL_H, Rgb::WHITE);
         let (min_x, max_x) = (LEGEND_INSET, PANEL_W as f32 - LEGEND_INSET);
-        let end = |names: &[&str], (x, size): (f32, f32)| {
-            x + names.iter().map(|n| LEGEND_SWATCH + c.text_width(n, size)).sum::<f32>()
-                - (LEGEND_SWATCH - LEGEND_TEXT_AT)
-        };
+        let end = |names: &[&str], (x, size): (f32, f32)| x + legend_width(&c, names, size);
         let short = ["train", "validation", "val. mean class"];
         assert_eq!(legend_layout(&c, &short, 62.0, min_x, max_x), (62.0, LEGEND_SIZE));
         // The relabeling panel of a run with a noise record: four entries.
