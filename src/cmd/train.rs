@@ -277,8 +277,9 @@ impl Observer for TrainProgress {
             (Some(r), Some(f), None) => format!(", {r}/{f} flipped labels restored"),
             _ => String::new(),
         };
+        let to = relabel_destinations(&m.relabeled_to, &self.classes);
         log::info!(
-            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%, val {val}{}, alpha {:.3}/{:.3}, relabeled {} ({} total{noise}), {:.0} img/s",
+            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%, val {val}{}, alpha {:.3}/{:.3}, relabeled {} ({} total{to}{noise}), {:.0} img/s",
             m.epoch,
             self.epochs,
             m.loss,
@@ -298,6 +299,30 @@ impl Observer for TrainProgress {
             log::warn!("could not write the plots in {}: {e:#}", self.out.display());
         }
     }
+}
+
+/// Where the relabeled labels went, for the epoch line: the three classes that received most,
+/// then the rest together (`, to happiness 2111, surprise 1238, anger 155, others 51`); empty
+/// while nothing is relabeled.
+fn relabel_destinations(counts: &[usize], classes: &[String]) -> String {
+    let mut ranked: Vec<(usize, &str)> = counts
+        .iter()
+        .zip(classes)
+        .filter(|(n, _)| **n > 0)
+        .map(|(&n, name)| (n, name.as_str()))
+        .collect();
+    if ranked.is_empty() {
+        return String::new();
+    }
+    // Most first; ties in class order (the sort is stable).
+    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    let shown = ranked.iter().take(3).map(|(n, name)| format!("{name} {n}"));
+    let others: usize = ranked.iter().skip(3).map(|(n, _)| n).sum();
+    let mut line = format!(", to {}", shown.collect::<Vec<_>>().join(", "));
+    if others > 0 {
+        line.push_str(&format!(", others {others}"));
+    }
+    line
 }
 
 /// Draws `curves.png` (loss, accuracy and, for SCN, attention and relabeling) and
@@ -548,6 +573,24 @@ mod tests {
         assert_eq!(
             test_line(&test, ""),
             ", test accuracy 82.06% (mean class 56.88%, 3507 images)"
+        );
+    }
+
+    #[test]
+    fn the_epoch_line_says_where_the_relabels_went() {
+        let classes: Vec<String> = ["neutral", "happiness", "surprise", "sadness", "anger"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(relabel_destinations(&[0; 5], &classes), "");
+        assert_eq!(relabel_destinations(&[], &classes), "");
+        assert_eq!(
+            relabel_destinations(&[3, 2111, 1238, 48, 155], &classes),
+            ", to happiness 2111, surprise 1238, anger 155, others 51"
+        );
+        assert_eq!(
+            relabel_destinations(&[5, 0, 5, 0, 0], &classes),
+            ", to neutral 5, surprise 5"
         );
     }
 

@@ -162,6 +162,10 @@ pub struct EpochMetrics {
     pub relabeled: usize,
     /// Labels differing from the dataset's after this epoch.
     pub relabeled_total: usize,
+    /// The same labels by the class they carry now (one count per class; sums to
+    /// `relabeled_total`; empty in metrics written before it was recorded).
+    #[serde(default)]
+    pub relabeled_to: Vec<usize>,
     /// With a noise record: flipped labels that carry their clean label again.
     pub noise_restored: Option<usize>,
     /// With a noise record: how many labels were flipped.

@@ -141,6 +141,21 @@ impl LabelTable {
         self.original.iter().zip(&self.current).filter(|(a, b)| a != b).count()
     }
 
+    /// The relabeled samples (current label differs from the original) counted by the class
+    /// they carry now: where relabeling sends its changes (SCN's rule favours the classes the
+    /// model is surest of, e.g. *neutral* from scratch on FERPlus).
+    pub fn relabeled_to(&self, num_classes: usize) -> Vec<usize> {
+        let mut counts = vec![0; num_classes];
+        for (original, current) in self.original.iter().zip(&self.current) {
+            if original != current
+                && let Some(count) = counts.get_mut(*current)
+            {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
     /// Given the clean labels of the samples whose labels were corrupted (index, clean class),
     /// how many now carry their clean label again.
     pub fn restored(&self, flipped: &[(usize, usize)]) -> usize {
@@ -167,6 +182,18 @@ impl LabelTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relabeled_labels_are_counted_by_the_class_they_carry_now() {
+        let mut table = LabelTable::new(vec![0, 1, 2, 2, 1]);
+        assert_eq!(table.relabeled_to(3), vec![0, 0, 0]);
+        // 1 -> 0, 2 -> 0, 2 -> 1; then the last change is undone (2 -> 1 -> 2).
+        table.apply(&[1, 2, 3], &[Some(0), Some(0), Some(1)]);
+        assert_eq!(table.relabeled_to(3), vec![2, 1, 0]);
+        table.apply(&[3], &[Some(2)]);
+        assert_eq!(table.relabeled_to(3), vec![2, 0, 0]);
+        assert_eq!(table.relabeled_to(3).iter().sum::<usize>(), table.relabeled());
+    }
 
     #[test]
     fn relabels_only_beyond_the_margin_and_only_candidates() {

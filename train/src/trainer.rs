@@ -1033,6 +1033,7 @@ impl EpochAccumulator {
             alpha_histogram: metrics::histogram(&self.alphas),
             relabeled: self.relabeled,
             relabeled_total: 0,
+            relabeled_to: Vec::new(),
             noise_restored: None,
             noise_flipped: None,
             noise_wrong: None,
@@ -1260,6 +1261,7 @@ impl Run<'_> {
         });
         let labels = &self.state.labels;
         metrics.relabeled_total = labels.relabeled();
+        metrics.relabeled_to = labels.relabeled_to(self.num_classes);
         metrics.noise_restored = self.flipped.as_ref().map(|f| labels.restored(f));
         metrics.noise_flipped = self.flipped.as_ref().map(Vec::len);
         metrics.noise_wrong = self.flipped.as_ref().map(|f| labels.wrong(f));
