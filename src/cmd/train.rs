@@ -315,7 +315,7 @@ fn relabel_destinations(counts: &[usize], classes: &[String]) -> String {
         return String::new();
     }
     // Most first; ties in class order (the sort is stable).
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
     let shown = ranked.iter().take(3).map(|(n, name)| format!("{name} {n}"));
     let others: usize = ranked.iter().skip(3).map(|(n, _)| n).sum();
     let mut line = format!(", to {}", shown.collect::<Vec<_>>().join(", "));

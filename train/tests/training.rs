@@ -360,7 +360,11 @@ fn relabeling_cures_label_noise() {
     eprintln!("restored {restored}/{flipped}; clean test accuracy: SCN {scn_acc:.3}, baseline {base_acc:.3}");
     assert_eq!(base_last.noise_restored, Some(0), "the baseline never relabels");
     assert_eq!(base_last.noise_wrong, Some(flipped));
-    assert!(base_last.relabeled_to.iter().all(|&n| n == 0), "{:?}", base_last.relabeled_to);
+    assert!(
+        base_last.relabeled_to.iter().all(|&n| n == 0),
+        "{:?}",
+        base_last.relabeled_to
+    );
     assert_eq!(last.relabeled_to.len(), 4);
     assert_eq!(last.relabeled_to.iter().sum::<usize>(), last.relabeled_total);
     let wrong = last.noise_wrong.unwrap();
