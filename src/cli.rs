@@ -375,7 +375,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN|MODEL", conflicts_with = "pretrained")]
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling
-    /// restored.
+    /// restored, how many labels are wrong now, and how the attention weighs the wrong ones.
     #[arg(long, value_name = "FILE")]
     pub noise_record: Option<PathBuf>,
     /// Stop each epoch after N steps (smoke tests, timing).

@@ -781,3 +781,55 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
     fails_naming(&out, &["holds an earlier run"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("labels.txt"));
 }
+
+#[test]
+fn a_noise_record_reports_how_the_attention_weighs_the_wrong_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = SyntheticSpec {
+        classes: 3,
+        train_per_class: 12,
+        test_per_class: 4,
+        size: 32,
+        noise: 0.3,
+        seed: 5,
+    };
+    let mislabeled = synthetic::generate(&data, &spec).unwrap();
+    let record = dir.path().join("flips.csv");
+    synthetic::write_flip_record(&record, &mislabeled).unwrap();
+    let (d, r) = (data.to_str().unwrap(), record.to_str().unwrap());
+    for baseline in [false, true] {
+        let out = dir.path().join(if baseline { "baseline" } else { "scn" });
+        let o = out.to_str().unwrap();
+        let mut args = vec!["train", d, "-o", o, "--epochs", "1", "--noise-record", r];
+        args.extend(tiny_train_flags("32"));
+        if baseline {
+            args.push("--baseline");
+        }
+        let run = scn(&args);
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(run.status.success(), "{log}");
+        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+        let attention = &first["noise_attention"];
+        if baseline {
+            // Every weight is 1: nothing to compare.
+            assert!(attention.is_null(), "{first}");
+            assert!(!log.contains("wrong labels weigh"), "{log}");
+            continue;
+        }
+        assert!(log.contains("wrong labels weigh"), "{log}");
+        assert!(log.contains("in the low groups (chance"), "{log}");
+        let flipped = first["noise_flipped"].as_u64().unwrap();
+        assert!(flipped > 0, "{first}");
+        // No relabeling in the first epoch: the wrong labels are the flips.
+        assert_eq!(attention["wrong_seen"].as_u64(), Some(flipped), "{first}");
+        let auroc = attention["auroc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auroc), "{first}");
+        assert!(attention["seen"].as_u64().unwrap() > flipped, "{first}");
+    }
+}

@@ -118,6 +118,78 @@ pub fn histogram(values: &[f32]) -> Vec<u64> {
     bins
 }
 
+/// How the attention weights of one epoch treat the wrong labels of a noise experiment (a run
+/// with a noise record): SCN's weighting helps only where it gives the images whose label is
+/// wrong lower weights than the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseAttention {
+    /// Mean attention weight of the images whose label was wrong at the epoch's start (flipped
+    /// and not restored, or relabeled away from the clean label).
+    pub alpha_wrong: f64,
+    /// Mean attention weight of the images whose label was right.
+    pub alpha_right: f64,
+    /// The chance that an image with a wrong label weighs less than one with a right label,
+    /// ties counted half: 0.5 when the weights know nothing of the noise, 1 when every wrong
+    /// label weighs least.
+    pub auroc: f64,
+    /// Images with a wrong label that fell in their batch's low-importance group.
+    pub wrong_in_low_group: usize,
+    /// Images with a wrong label trained on in the epoch.
+    pub wrong_seen: usize,
+    /// Images of the low-importance groups (the share chance would give the wrong labels is
+    /// this over all images seen).
+    pub low_group: usize,
+    /// Images trained on in the epoch.
+    pub seen: usize,
+}
+
+/// [`NoiseAttention`] of an epoch's images (sample index, attention weight, in its batch's
+/// low-importance group), given which samples carry a wrong label (`wrong[index]`); `None` when
+/// the epoch saw no image with a wrong or no image with a right label.
+pub fn noise_attention(images: &[(usize, f32, bool)], wrong: &[bool]) -> Option<NoiseAttention> {
+    let is_wrong = |index: usize| wrong.get(index).copied().unwrap_or(false);
+    let mut sorted: Vec<(f32, bool)> = images.iter().map(|&(i, alpha, _)| (alpha, is_wrong(i))).collect();
+    let wrongs = sorted.iter().filter(|(_, w)| *w).count();
+    let rights = sorted.len() - wrongs;
+    if wrongs == 0 || rights == 0 {
+        return None;
+    }
+    let mean = |want: bool, n: usize| {
+        sorted
+            .iter()
+            .filter(|(_, w)| *w == want)
+            .map(|(a, _)| f64::from(*a))
+            .sum::<f64>()
+            / n as f64
+    };
+    let (alpha_wrong, alpha_right) = (mean(true, wrongs), mean(false, rights));
+    // Mann-Whitney: for each wrong label, the right ones that weigh more, plus half of those
+    // that weigh the same.
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut wins, mut right_below, mut start) = (0.0f64, 0usize, 0usize);
+    while start < sorted.len() {
+        let mut end = start;
+        while end < sorted.len() && sorted[end].0 == sorted[start].0 {
+            end += 1;
+        }
+        let tie_wrongs = sorted[start..end].iter().filter(|(_, w)| *w).count();
+        let tie_rights = (end - start) - tie_wrongs;
+        let right_above = rights - right_below - tie_rights;
+        wins += tie_wrongs as f64 * (right_above as f64 + 0.5 * tie_rights as f64);
+        right_below += tie_rights;
+        start = end;
+    }
+    Some(NoiseAttention {
+        alpha_wrong,
+        alpha_right,
+        auroc: wins / (wrongs as f64 * rights as f64),
+        wrong_in_low_group: images.iter().filter(|&&(i, _, low)| low && is_wrong(i)).count(),
+        wrong_seen: wrongs,
+        low_group: images.iter().filter(|&&(_, _, low)| low).count(),
+        seen: images.len(),
+    })
+}
+
 /// Evaluation of a model on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -174,6 +246,10 @@ pub struct EpochMetrics {
     /// (`noise_flipped` before relabeling; restored flips lower it, right labels changed raise it).
     #[serde(default)]
     pub noise_wrong: Option<usize>,
+    /// With a noise record (SCN, not the baseline): the attention weights of the images with
+    /// a wrong label against the others.
+    #[serde(default)]
+    pub noise_attention: Option<NoiseAttention>,
     /// Training images that could not be decoded (skipped).
     pub skipped_images: usize,
     /// Training images per second.
@@ -187,6 +263,37 @@ pub struct EpochMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noise_attention_ranks_the_wrong_labels_against_the_right_ones() {
+        // Samples 0..6; 1 and 4 wrong. Weights: wrong 0.2 and 0.5, right 0.5, 0.6, 0.9, 0.1.
+        let wrong = [false, true, false, false, true, false];
+        let images = [
+            (0, 0.5, false),
+            (1, 0.2, true),
+            (2, 0.6, false),
+            (3, 0.9, false),
+            (4, 0.5, true),
+            (5, 0.1, true),
+        ];
+        let a = noise_attention(&images, &wrong).unwrap();
+        assert!((a.alpha_wrong - 0.35).abs() < 1e-6);
+        assert!((a.alpha_right - 0.525).abs() < 1e-6);
+        // Wrong 0.2: below 0.5, 0.6, 0.9 (3 of 4). Wrong 0.5: ties 0.5 (half), below 0.6, 0.9:
+        // 2.5 of 4. (3 + 2.5) / 8.
+        assert!((a.auroc - 5.5 / 8.0).abs() < 1e-12);
+        assert_eq!((a.wrong_in_low_group, a.wrong_seen, a.low_group, a.seen), (2, 2, 3, 6));
+        // Weights that know nothing: 0.5; perfect separation: 1; reversed: 0.
+        let same: Vec<_> = (0..6).map(|i| (i, 0.7, false)).collect();
+        assert!((noise_attention(&same, &wrong).unwrap().auroc - 0.5).abs() < 1e-12);
+        let split: Vec<_> = (0..6).map(|i| (i, if wrong[i] { 0.1 } else { 0.9 }, false)).collect();
+        assert!((noise_attention(&split, &wrong).unwrap().auroc - 1.0).abs() < 1e-12);
+        let reversed: Vec<_> = (0..6).map(|i| (i, if wrong[i] { 0.9 } else { 0.1 }, false)).collect();
+        assert!(noise_attention(&reversed, &wrong).unwrap().auroc.abs() < 1e-12);
+        // Nothing to compare.
+        assert!(noise_attention(&images[..1], &wrong).is_none());
+        assert!(noise_attention(&[(1, 0.3, true)], &wrong).is_none());
+    }
 
     #[test]
     fn confusion_accuracy_and_recalls() {

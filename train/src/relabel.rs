@@ -169,13 +169,18 @@ impl LabelTable {
     /// not restored plus the unflipped ones relabeled away from their (right) label. Before any
     /// relabeling this is the number of flips; relabeling helps where it goes down.
     pub fn wrong(&self, flipped: &[(usize, usize)]) -> usize {
+        self.wrong_mask(flipped).into_iter().filter(|&w| w).count()
+    }
+
+    /// Given the same clean labels, whether each sample carries a wrong label now.
+    pub fn wrong_mask(&self, flipped: &[(usize, usize)]) -> Vec<bool> {
         let mut clean = self.original.clone();
         for &(index, class) in flipped {
             if let Some(label) = clean.get_mut(index) {
                 *label = class;
             }
         }
-        clean.iter().zip(&self.current).filter(|(a, b)| a != b).count()
+        clean.iter().zip(&self.current).map(|(a, b)| a != b).collect()
     }
 }
 

@@ -979,6 +979,8 @@ struct StepStats {
     correct: usize,
     /// Labels relabeling changed.
     relabeled: usize,
+    /// The batch's samples (indices into the training set).
+    indices: Vec<usize>,
     /// Attention weight of each image.
     alphas: Vec<f32>,
     /// The importance groups (indices into `alphas`).
@@ -997,6 +999,9 @@ struct EpochAccumulator {
     high: (f64, usize),
     low: (f64, usize),
     alphas: Vec<f32>,
+    /// Each image's sample index, attention weight and whether it fell in its batch's
+    /// low-importance group (kept only for a noise record's statistics).
+    weighted: Option<Vec<(usize, f32, bool)>>,
 }
 
 impl EpochAccumulator {
@@ -1016,6 +1021,16 @@ impl EpochAccumulator {
             self.low.1 += step.groups.low.len();
         }
         self.alphas.extend_from_slice(&step.alphas);
+        if let Some(weighted) = &mut self.weighted {
+            let low = step.groups.low_mask(step.alphas.len());
+            weighted.extend(
+                step.indices
+                    .iter()
+                    .zip(&step.alphas)
+                    .zip(low)
+                    .map(|((&i, &a), l)| (i, a, l)),
+            );
+        }
     }
 
     /// The epoch's metrics, before validation.
@@ -1037,6 +1052,7 @@ impl EpochAccumulator {
             noise_restored: None,
             noise_flipped: None,
             noise_wrong: None,
+            noise_attention: None,
             skipped_images: self.skipped,
             images_per_second: if train_seconds > 0.0 {
                 self.seen as f64 / train_seconds
@@ -1105,8 +1121,16 @@ impl Run<'_> {
         });
         let samples = self.samples;
         let input = &config.input;
+        // The noise statistics need every image's weight (the baseline's are all 1) and which
+        // labels are wrong as the epoch starts.
+        let wrong_mask = self
+            .flipped
+            .as_ref()
+            .filter(|_| !config.baseline)
+            .map(|flipped| self.state.labels.wrong_mask(flipped));
         let mut accumulator = EpochAccumulator {
             alphas: Vec::with_capacity(samples.len()),
+            weighted: wrong_mask.as_ref().map(|_| Vec::with_capacity(samples.len())),
             ..EpochAccumulator::default()
         };
         let trained = std::thread::scope(|scope| -> Result<Option<Scn>> {
@@ -1137,7 +1161,12 @@ impl Run<'_> {
             Ok(Some(model))
         })?;
         Ok(trained.map(|model| {
-            let metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
+            let attention = match (&accumulator.weighted, &wrong_mask) {
+                (Some(weighted), Some(mask)) => metrics::noise_attention(weighted, mask),
+                _ => None,
+            };
+            let mut metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
+            metrics.noise_attention = attention;
             (model, EpochStats { metrics, started })
         }))
     }
@@ -1231,6 +1260,7 @@ impl Run<'_> {
             rr: rr.into_scalar::<f32>(),
             correct,
             relabeled,
+            indices: b.indices,
             alphas,
             groups,
         };

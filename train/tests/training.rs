@@ -367,7 +367,17 @@ fn relabeling_cures_label_noise() {
     );
     assert_eq!(last.relabeled_to.len(), 4);
     assert_eq!(last.relabeled_to.iter().sum::<usize>(), last.relabeled_total);
+    assert!(base_last.noise_attention.is_none(), "the baseline weighs every image 1");
     let wrong = last.noise_wrong.unwrap();
+    let attention = last.noise_attention.clone().unwrap();
+    eprintln!("attention in the last epoch: {attention:?}");
+    assert_eq!(attention.seen, 480, "every image trains each epoch");
+    // The labels wrong at the last epoch's start: relabeling changes a few within it.
+    assert!(
+        attention.wrong_seen.abs_diff(wrong) <= 10,
+        "{} against {wrong}",
+        attention.wrong_seen
+    );
     eprintln!("wrong training labels: {flipped} -> {wrong}");
     assert!(
         wrong < flipped,
