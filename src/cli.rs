@@ -376,7 +376,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN|MODEL", conflicts_with = "pretrained")]
     pub init_from: Option<PathBuf>,
     /// A flip record of `scn data noise`: report each epoch how many flipped labels relabeling
-    /// restored, how many labels are wrong now, and how the attention weighs the wrong ones.
+    /// restored, how many labels are wrong now, how the attention weighs the wrong ones, and
+    /// how often the flipped images were answered with their wrong label (memorised noise).
     #[arg(long, value_name = "FILE")]
     pub noise_record: Option<PathBuf>,
     /// Stop each epoch after N steps (smoke tests, timing).

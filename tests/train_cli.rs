@@ -783,7 +783,7 @@ fn a_run_distills_from_an_exported_model_and_resumes_without_it() {
 }
 
 #[test]
-fn a_noise_record_reports_how_the_attention_weighs_the_wrong_labels() {
+fn a_noise_record_reports_how_the_wrong_labels_are_weighed_and_answered() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let spec = SyntheticSpec {
@@ -816,6 +816,12 @@ fn a_noise_record_reports_how_the_attention_weighs_the_wrong_labels() {
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
         let attention = &first["noise_attention"];
+        // What the flipped images were answered with: for SCN and the baseline alike.
+        assert!(log.contains("flipped images answered with their wrong label"), "{log}");
+        let fit = &first["noise_fit"];
+        assert_eq!(fit["flipped_seen"].as_u64(), first["noise_flipped"].as_u64(), "{first}");
+        let answered = fit["flipped_as_noisy"].as_u64().unwrap() + fit["flipped_as_clean"].as_u64().unwrap();
+        assert!(answered <= fit["flipped_seen"].as_u64().unwrap(), "{first}");
         if baseline {
             // Every weight is 1: nothing to compare.
             assert!(attention.is_null(), "{first}");

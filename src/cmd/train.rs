@@ -20,7 +20,7 @@ use scn::train::data::input::InputConfig;
 use scn::train::device::DeviceChoice;
 use scn::train::distill::{DistillConfig, Ensemble, Teacher};
 use scn::train::loss::LossWeighting;
-use scn::train::metrics::{EpochMetrics, Evaluation, NoiseAttention};
+use scn::train::metrics::{EpochMetrics, Evaluation, NoiseAttention, NoiseFit};
 use scn::train::relabel::{RelabelConfig, RelabelMode};
 use scn::train::trainer::{self, DataSettings, Observer, Outcome, RunInfo, TrainOptions};
 use scn::train::weights::Pretrained;
@@ -279,8 +279,9 @@ impl Observer for TrainProgress {
         };
         let to = relabel_destinations(&m.relabeled_to, &self.classes);
         let weights = m.noise_attention.as_ref().map_or(String::new(), noise_weights);
+        let fit = m.noise_fit.as_ref().map_or(String::new(), noise_answers);
         log::info!(
-            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%, val {val}{}, alpha {:.3}/{:.3}{weights}, relabeled {} ({} total{to}{noise}), {:.0} img/s",
+            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%{fit}, val {val}{}, alpha {:.3}/{:.3}{weights}, relabeled {} ({} total{to}{noise}), {:.0} img/s",
             m.epoch,
             self.epochs,
             m.loss,
@@ -316,6 +317,20 @@ fn noise_weights(a: &NoiseAttention) -> String {
         a.auroc,
         share(a.wrong_in_low_group, a.wrong_seen),
         share(a.low_group, a.seen)
+    )
+}
+
+/// What the network answered for the flipped images of a noise experiment in the epoch's
+/// training steps, for the epoch line: their wrong label (memorised noise), their clean one,
+/// and how often the other images got their label (` (flipped images answered with their wrong
+/// label 3.1%, their clean one 78.6%; the others right 80.3%)`).
+fn noise_answers(f: &NoiseFit) -> String {
+    let share = |n: usize, of: usize| if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 };
+    format!(
+        " (flipped images answered with their wrong label {:.1}%, their clean one {:.1}%; the others right {:.1}%)",
+        share(f.flipped_as_noisy, f.flipped_seen),
+        share(f.flipped_as_clean, f.flipped_seen),
+        share(f.others_right, f.others_seen)
     )
 }
 
@@ -370,17 +385,28 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
             y_range: None,
         }
     };
+    let mut accuracy = vec![
+        series("train", &|m| Some(100.0 * m.train_accuracy)),
+        series("validation", &|m| m.validation.as_ref().map(|v| 100.0 * v.accuracy)),
+        series("val. mean class", &|m| {
+            m.validation.as_ref().map(|v| 100.0 * v.mean_class_accuracy)
+        }),
+    ];
+    if history.iter().any(|m| m.noise_fit.is_some()) {
+        // What the flipped training images were answered with: memorised noise rises in the first.
+        let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+        accuracy.push(series("flipped: wrong label", &|m| {
+            m.noise_fit.as_ref().map(|f| share(f.flipped_as_noisy, f.flipped_seen))
+        }));
+        accuracy.push(series("flipped: clean label", &|m| {
+            m.noise_fit.as_ref().map(|f| share(f.flipped_as_clean, f.flipped_seen))
+        }));
+    }
     let mut panels = vec![
         loss,
         Panel {
             title: "Accuracy (%)".into(),
-            series: vec![
-                series("train", &|m| Some(100.0 * m.train_accuracy)),
-                series("validation", &|m| m.validation.as_ref().map(|v| 100.0 * v.accuracy)),
-                series("val. mean class", &|m| {
-                    m.validation.as_ref().map(|v| 100.0 * v.mean_class_accuracy)
-                }),
-            ],
+            series: accuracy,
             y_range: None,
         },
     ];
@@ -617,6 +643,21 @@ mod tests {
         assert_eq!(
             noise_weights(&a),
             ", wrong labels weigh 0.612 against 0.801 (AUROC 0.83), 45% of them in the low groups (chance 30%)"
+        );
+    }
+
+    #[test]
+    fn the_epoch_line_says_what_the_flipped_images_were_answered_with() {
+        let f = NoiseFit {
+            flipped_as_noisy: 31,
+            flipped_as_clean: 786,
+            flipped_seen: 1000,
+            others_right: 2409,
+            others_seen: 3000,
+        };
+        assert_eq!(
+            noise_answers(&f),
+            " (flipped images answered with their wrong label 3.1%, their clean one 78.6%; the others right 80.3%)"
         );
     }
 

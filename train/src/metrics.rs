@@ -190,6 +190,58 @@ pub fn noise_attention(images: &[(usize, f32, bool)], wrong: &[bool]) -> Option<
     })
 }
 
+/// What the network answered in an epoch's training steps for the images a noise record
+/// flipped, against the rest (answers under augmentation, as the training accuracy): how far it
+/// has learned the wrong labels, the memorisation SCN's weighting and relabeling are meant to
+/// stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFit {
+    /// Flipped images answered with their flipped (wrong) label.
+    pub flipped_as_noisy: usize,
+    /// Flipped images answered with their clean label.
+    pub flipped_as_clean: usize,
+    /// Flipped images trained on in the epoch.
+    pub flipped_seen: usize,
+    /// The other images answered with their label.
+    pub others_right: usize,
+    /// The other images trained on in the epoch.
+    pub others_seen: usize,
+}
+
+/// [`NoiseFit`] of an epoch's answers (sample index, answered class), given each sample's
+/// label as loaded (`loaded[index]`, the flipped one for a flipped sample) and the flipped
+/// samples (index, clean class); `None` when the epoch saw no flipped image.
+pub fn noise_fit(answers: &[(usize, usize)], loaded: &[usize], flipped: &[(usize, usize)]) -> Option<NoiseFit> {
+    let mut clean = vec![None; loaded.len()];
+    for &(index, class) in flipped {
+        if let Some(slot) = clean.get_mut(index) {
+            *slot = Some(class);
+        }
+    }
+    let mut fit = NoiseFit {
+        flipped_as_noisy: 0,
+        flipped_as_clean: 0,
+        flipped_seen: 0,
+        others_right: 0,
+        others_seen: 0,
+    };
+    for &(index, answer) in answers {
+        let label = loaded.get(index).copied();
+        match clean.get(index).copied().flatten() {
+            Some(class) => {
+                fit.flipped_seen += 1;
+                fit.flipped_as_noisy += usize::from(label == Some(answer));
+                fit.flipped_as_clean += usize::from(class == answer);
+            }
+            None => {
+                fit.others_seen += 1;
+                fit.others_right += usize::from(label == Some(answer));
+            }
+        }
+    }
+    (fit.flipped_seen > 0).then_some(fit)
+}
+
 /// Evaluation of a model on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -250,6 +302,10 @@ pub struct EpochMetrics {
     /// a wrong label against the others.
     #[serde(default)]
     pub noise_attention: Option<NoiseAttention>,
+    /// With a noise record (SCN and the baseline): what the network answered for the flipped
+    /// images in the epoch's training steps.
+    #[serde(default)]
+    pub noise_fit: Option<NoiseFit>,
     /// Training images that could not be decoded (skipped).
     pub skipped_images: usize,
     /// Training images per second.
@@ -293,6 +349,26 @@ mod tests {
         // Nothing to compare.
         assert!(noise_attention(&images[..1], &wrong).is_none());
         assert!(noise_attention(&[(1, 0.3, true)], &wrong).is_none());
+    }
+
+    #[test]
+    fn noise_fit_counts_the_answers_for_flipped_and_other_images() {
+        // Loaded labels; samples 1 (clean 0) and 3 (clean 2) were flipped.
+        let loaded = [0, 1, 2, 1, 2];
+        let flipped = [(1, 0), (3, 2)];
+        // Sample 1 answered with its wrong label, then its clean one; 3 with neither; of the
+        // others 0 and 2 right, 4 wrong; an index outside the set counts as a wrong other.
+        let answers = [(1, 1), (1, 0), (3, 0), (0, 0), (2, 2), (4, 0), (9, 0)];
+        let fit = noise_fit(&answers, &loaded, &flipped).unwrap();
+        assert_eq!(
+            (fit.flipped_as_noisy, fit.flipped_as_clean, fit.flipped_seen),
+            (1, 1, 3)
+        );
+        assert_eq!((fit.others_right, fit.others_seen), (2, 4));
+        assert!(
+            noise_fit(&answers[3..], &loaded, &flipped).is_none(),
+            "no flipped image seen"
+        );
     }
 
     #[test]

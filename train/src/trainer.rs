@@ -983,6 +983,8 @@ struct StepStats {
     indices: Vec<usize>,
     /// Attention weight of each image.
     alphas: Vec<f32>,
+    /// The class each image was answered with (the highest probability).
+    answers: Vec<usize>,
     /// The importance groups (indices into `alphas`).
     groups: ImportanceGroups,
 }
@@ -1002,6 +1004,8 @@ struct EpochAccumulator {
     /// Each image's sample index, attention weight and whether it fell in its batch's
     /// low-importance group (kept only for a noise record's statistics).
     weighted: Option<Vec<(usize, f32, bool)>>,
+    /// With a noise record: each image's sample index and the class it was answered with.
+    answers: Option<Vec<(usize, usize)>>,
 }
 
 impl EpochAccumulator {
@@ -1031,6 +1035,9 @@ impl EpochAccumulator {
                     .map(|((&i, &a), l)| (i, a, l)),
             );
         }
+        if let Some(answers) = &mut self.answers {
+            answers.extend(step.indices.iter().copied().zip(step.answers.iter().copied()));
+        }
     }
 
     /// The epoch's metrics, before validation.
@@ -1053,6 +1060,7 @@ impl EpochAccumulator {
             noise_flipped: None,
             noise_wrong: None,
             noise_attention: None,
+            noise_fit: None,
             skipped_images: self.skipped,
             images_per_second: if train_seconds > 0.0 {
                 self.seen as f64 / train_seconds
@@ -1131,6 +1139,7 @@ impl Run<'_> {
         let mut accumulator = EpochAccumulator {
             alphas: Vec::with_capacity(samples.len()),
             weighted: wrong_mask.as_ref().map(|_| Vec::with_capacity(samples.len())),
+            answers: self.flipped.as_ref().map(|_| Vec::with_capacity(samples.len())),
             ..EpochAccumulator::default()
         };
         let trained = std::thread::scope(|scope| -> Result<Option<Scn>> {
@@ -1160,6 +1169,10 @@ impl Run<'_> {
             }
             Ok(Some(model))
         })?;
+        let fit = match (&accumulator.answers, &self.flipped) {
+            (Some(answers), Some(flipped)) => metrics::noise_fit(answers, &self.state.labels.original, flipped),
+            _ => None,
+        };
         Ok(trained.map(|model| {
             let attention = match (&accumulator.weighted, &wrong_mask) {
                 (Some(weighted), Some(mask)) => metrics::noise_attention(weighted, mask),
@@ -1167,6 +1180,7 @@ impl Run<'_> {
             };
             let mut metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
             metrics.noise_attention = attention;
+            metrics.noise_fit = fit;
             (model, EpochStats { metrics, started })
         }))
     }
@@ -1230,10 +1244,11 @@ impl Run<'_> {
             });
         }
         let probs = tensor_values(softmax(output.logits.clone().detach(), 1));
+        let answers: Vec<usize> = probs.chunks(num_classes).map(metrics::argmax).collect();
         let correct = labels
             .iter()
-            .enumerate()
-            .filter(|&(row, &label)| metrics::argmax(&probs[row * num_classes..(row + 1) * num_classes]) == label)
+            .zip(&answers)
+            .filter(|(label, answer)| label == answer)
             .count();
         let mut relabeled = 0;
         if let Some(r) = plan.relabel {
@@ -1262,6 +1277,7 @@ impl Run<'_> {
             relabeled,
             indices: b.indices,
             alphas,
+            answers,
             groups,
         };
         Ok((model, stats))

@@ -378,6 +378,31 @@ fn relabeling_cures_label_noise() {
         "{} against {wrong}",
         attention.wrong_seen
     );
+    // What the flipped images were answered with, SCN's and the baseline's alike.
+    for (name, fit) in [
+        ("SCN", last.noise_fit.clone()),
+        ("baseline", base_last.noise_fit.clone()),
+    ] {
+        let fit = fit.unwrap();
+        eprintln!("{name}'s answers in the last epoch: {fit:?}");
+        assert_eq!(
+            fit.flipped_seen, flipped,
+            "{name}: every flipped image trains each epoch"
+        );
+        assert_eq!(fit.flipped_seen + fit.others_seen, 480, "{name}");
+        assert!(
+            fit.flipped_as_noisy + fit.flipped_as_clean <= fit.flipped_seen,
+            "{name}"
+        );
+        assert!(fit.others_right <= fit.others_seen, "{name}");
+    }
+    let (scn_fit, base_fit) = (last.noise_fit.unwrap(), base_last.noise_fit.unwrap());
+    assert!(
+        scn_fit.flipped_as_noisy < base_fit.flipped_as_noisy,
+        "SCN answered {} flipped images with their wrong label, the baseline {}",
+        scn_fit.flipped_as_noisy,
+        base_fit.flipped_as_noisy
+    );
     eprintln!("wrong training labels: {flipped} -> {wrong}");
     assert!(
         wrong < flipped,
