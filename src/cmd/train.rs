@@ -309,14 +309,13 @@ impl Observer for TrainProgress {
 /// chance would put there (`, wrong labels weigh 0.612 against 0.801 (AUROC 0.83), 45% of them
 /// in the low groups (chance 30%)`).
 fn noise_weights(a: &NoiseAttention) -> String {
-    let share = |n: usize, of: usize| if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 };
     format!(
         ", wrong labels weigh {:.3} against {:.3} (AUROC {:.2}), {:.0}% of them in the low groups (chance {:.0}%)",
         a.alpha_wrong,
         a.alpha_right,
         a.auroc,
-        share(a.wrong_in_low_group, a.wrong_seen),
-        share(a.low_group, a.seen)
+        percent(a.wrong_in_low_group, a.wrong_seen),
+        percent(a.low_group, a.seen)
     )
 }
 
@@ -325,13 +324,17 @@ fn noise_weights(a: &NoiseAttention) -> String {
 /// and how often the other images got their label (` (flipped images answered with their wrong
 /// label 3.1%, their clean one 78.6%; the others right 80.3%)`).
 fn noise_answers(f: &NoiseFit) -> String {
-    let share = |n: usize, of: usize| if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 };
     format!(
         " (flipped images answered with their wrong label {:.1}%, their clean one {:.1}%; the others right {:.1}%)",
-        share(f.flipped_as_noisy, f.flipped_seen),
-        share(f.flipped_as_clean, f.flipped_seen),
-        share(f.others_right, f.others_seen)
+        percent(f.flipped_as_noisy, f.flipped_seen),
+        percent(f.flipped_as_clean, f.flipped_seen),
+        percent(f.others_right, f.others_seen)
     )
+}
+
+/// `n` as a percentage of `of` (0 when `of` is 0).
+fn percent(n: usize, of: usize) -> f64 {
+    if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 }
 }
 
 /// Where the relabeled labels went, for the epoch line: the three classes that received most,
@@ -394,12 +397,15 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
     ];
     if history.iter().any(|m| m.noise_fit.is_some()) {
         // What the flipped training images were answered with: memorised noise rises in the first.
-        let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
         accuracy.push(series("flipped: wrong label", &|m| {
-            m.noise_fit.as_ref().map(|f| share(f.flipped_as_noisy, f.flipped_seen))
+            m.noise_fit
+                .as_ref()
+                .map(|f| percent(f.flipped_as_noisy, f.flipped_seen))
         }));
         accuracy.push(series("flipped: clean label", &|m| {
-            m.noise_fit.as_ref().map(|f| share(f.flipped_as_clean, f.flipped_seen))
+            m.noise_fit
+                .as_ref()
+                .map(|f| percent(f.flipped_as_clean, f.flipped_seen))
         }));
     }
     let mut panels = vec![

@@ -1169,13 +1169,13 @@ impl Run<'_> {
             }
             Ok(Some(model))
         })?;
-        let fit = match (&accumulator.answers, &self.flipped) {
-            (Some(answers), Some(flipped)) => metrics::noise_fit(answers, &self.state.labels.original, flipped),
-            _ => None,
-        };
         Ok(trained.map(|model| {
             let attention = match (&accumulator.weighted, &wrong_mask) {
                 (Some(weighted), Some(mask)) => metrics::noise_attention(weighted, mask),
+                _ => None,
+            };
+            let fit = match (&accumulator.answers, &self.flipped) {
+                (Some(answers), Some(flipped)) => metrics::noise_fit(answers, &self.state.labels.original, flipped),
                 _ => None,
             };
             let mut metrics = accumulator.finish(epoch, plan.lr, started.elapsed().as_secs_f64());
