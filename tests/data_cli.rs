@@ -137,6 +137,10 @@ fn noise_writes_a_usable_noisy_label_file() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     // happiness 3 -> round(1.5) = 2, neutral 2 -> 1.
     assert!(stdout.contains("flipped 3 of 5 training labels"), "{stdout}");
+    assert!(stdout.contains("noisy labels saying it: right"), "{stdout}");
+    // Happiness keeps 1 of its 3 labels.
+    let happiness = stdout.lines().find(|l| l.trim_start().starts_with("happiness"));
+    assert!(happiness.is_some_and(|l| l.contains(" 1 of ")), "{stdout}");
     let record = std::fs::read_to_string(dir.path().join("noisy/label.flips.csv")).unwrap();
     assert_eq!(record.lines().count(), 4);
 
@@ -171,6 +175,25 @@ fn noise_writes_a_usable_noisy_label_file() {
         noisy.to_str().unwrap(),
     ]);
     fails_naming(&again, &["--force"]);
+
+    // The JSON summary says where each class's flips went.
+    let json = scn(&[
+        "data",
+        "noise",
+        labels.to_str().unwrap(),
+        "--ratio",
+        "0.5",
+        "--seed",
+        "4",
+        "--json",
+        "-o",
+        dir.path().join("noisy/again.csv").to_str().unwrap(),
+    ]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let classes = summary["per_class"].as_array().unwrap();
+    let total = |key: &str| classes.iter().map(|c| c[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((total("flipped"), total("flipped_in")), (3, 3), "{summary}");
 }
 
 fn shared_ferplus() -> PathBuf {

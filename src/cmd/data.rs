@@ -225,8 +225,37 @@ fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
         "flipped {} of {} training labels ({share:.1}%), seed {seed}",
         summary.flipped, summary.labels
     );
+    let _ = writeln!(
+        out,
+        "  {:<10} {:>6} {:>8} {:>11}   noisy labels saying it: right",
+        "class", "labels", "flipped", "flipped in"
+    );
     for c in &summary.per_class {
-        let _ = writeln!(out, "  {:<10} {:>6} flipped of {:>6}", c.class, c.flipped, c.labels);
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>6} {:>8} {:>11}   {:>6} of {:>6} ({:.0}%)",
+            c.class,
+            c.labels,
+            c.flipped,
+            c.flipped_in,
+            c.labels - c.flipped,
+            c.noisy_labels(),
+            100.0 * c.right_share()
+        );
+    }
+    let swamped: Vec<String> = summary
+        .per_class
+        .iter()
+        .filter(|c| c.right_share() < 0.5)
+        .map(|c| format!("{} ({:.0}% right)", c.class, 100.0 * c.right_share()))
+        .collect();
+    if !swamped.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: most labels saying {} are now wrong: flips drawn uniformly from the frequent \
+             classes outnumber a rare class's own labels",
+            swamped.join(", ")
+        );
     }
     let _ = writeln!(
         out,

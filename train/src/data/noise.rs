@@ -114,6 +114,24 @@ pub struct ClassNoise {
     pub labels: usize,
     /// How many of them were flipped.
     pub flipped: usize,
+    /// Labels of other classes flipped to this one.
+    pub flipped_in: usize,
+}
+
+impl ClassNoise {
+    /// Labels that say this class in the noisy file: the kept ones and the ones flipped in.
+    pub fn noisy_labels(&self) -> usize {
+        self.labels - self.flipped + self.flipped_in
+    }
+
+    /// The share of the noisy labels saying this class that are right (1 when there are none).
+    /// Uniform flips from frequent classes can make a rare class's labels mostly wrong.
+    pub fn right_share(&self) -> f64 {
+        match self.noisy_labels() {
+            0 => 1.0,
+            n => (self.labels - self.flipped) as f64 / n as f64,
+        }
+    }
 }
 
 /// What [`add_label_noise`] did.
@@ -217,7 +235,11 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
             class: classes.as_slice()[class].name(),
             labels: members.len(),
             flipped: count,
+            flipped_in: 0,
         });
+    }
+    for &(_, new) in &flips {
+        per_class[new].flipped_in += 1;
     }
     flips.sort_by_key(|&(i, _)| candidates[i].line);
 
@@ -487,6 +509,7 @@ mod tests {
         assert_eq!(summary.labels, 700);
         assert_eq!(summary.flipped, 140);
         assert!(summary.per_class.iter().all(|c| c.labels == 100 && c.flipped == 20));
+        assert_eq!(summary.per_class.iter().map(|c| c.flipped_in).sum::<usize>(), 140);
 
         let before: Vec<String> = std::fs::read_to_string(&input)
             .unwrap()
@@ -514,6 +537,37 @@ mod tests {
             assert_eq!(after[line - 1], format!("{} {}", f[1], f[3]));
             assert_eq!(before[line - 1], format!("{} {}", f[1], f[2]));
         }
+    }
+
+    #[test]
+    fn a_rare_class_learns_how_few_of_its_noisy_labels_are_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("list_patition_label.txt");
+        let mut text = String::new();
+        for i in 0..620 {
+            let class = if i < 600 { 1 } else { 2 };
+            text.push_str(&format!("train_{:05}.jpg {class}\n", i + 1));
+        }
+        std::fs::write(&input, text).unwrap();
+        let summary = add_label_noise(&input, &dir.path().join("noisy.txt"), &options(0.3, 5)).unwrap();
+        let flips = read_record(&summary.record).unwrap();
+        for c in &summary.per_class {
+            let into = flips.iter().filter(|f| f.noisy_class == c.class).count();
+            assert_eq!(c.flipped_in, into, "{}", c.class);
+            assert_eq!(c.noisy_labels(), c.labels - c.flipped + into);
+        }
+        let [frequent, rare] = [&summary.per_class[0], &summary.per_class[1]];
+        assert_eq!((frequent.flipped, rare.flipped), (180, 6));
+        // 14 kept against about 30 of the frequent class's 180 flips (one in six classes).
+        assert!(rare.flipped_in > 14, "{rare:?}");
+        assert!(
+            rare.right_share() < 0.5 && frequent.right_share() > 0.95,
+            "{:?}",
+            summary.per_class
+        );
+        // A class with no labels at all has nothing wrong.
+        let empty = summary.per_class.iter().find(|c| c.noisy_labels() == 0);
+        assert!(empty.is_none_or(|c| c.right_share() == 1.0));
     }
 
     #[test]
