@@ -41,15 +41,14 @@ fn nice_step(span: f64) -> f64 {
     }
 }
 
-fn label(v: f64) -> String {
-    if v == 0.0 {
+/// A tick label with as many decimals as the tick step needs, so that neighbouring ticks
+/// never read the same (a loss axis from 1.40 to 1.75 in steps of 0.05).
+fn label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
+    if v.abs() < step * 1e-6 {
         "0".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
     } else {
-        format!("{v:.3}").trim_end_matches('0').to_string()
+        format!("{v:.decimals$}")
     }
 }
 
@@ -99,7 +98,7 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
     let mut tick = (y0 / step).ceil() * step;
     while tick <= y1 + 1e-12 {
         c.line((left as f32, py(tick)), (right as f32, py(tick)), 1.0, Rgb::GRID);
-        let text = label(tick);
+        let text = label(tick, step);
         let w = c.text_width(&text, 12.0);
         c.text(left as f32 - 6.0 - w, py(tick) - 8.0, &text, 12.0, Rgb::INK);
         tick += step;
@@ -107,7 +106,11 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
     let xstep = nice_step(x1 - x0).max(1.0);
     let mut xt = (x0 / xstep).ceil() * xstep;
     while xt <= x1 + 1e-12 {
-        let text = if xstep >= 1.0 { format!("{xt:.0}") } else { label(xt) };
+        let text = if xstep >= 1.0 {
+            format!("{xt:.0}")
+        } else {
+            label(xt, xstep)
+        };
         let w = c.text_width(&text, 12.0);
         c.text(px(xt) - w / 2.0, bottom as f32 + 6.0, &text, 12.0, Rgb::INK);
         xt += xstep;
@@ -320,6 +323,13 @@ mod tests {
         let m = confusion_matrix(&[vec![8, 2], vec![1, 9]], &["happiness", "sadness"], "test");
         assert!(m.width > 200 && m.height > 200);
         assert_eq!(nice_step(1.0), 0.2);
-        assert_eq!(label(0.25), "0.25");
+        assert_eq!(label(0.25, 0.05), "0.25");
+        // Neighbouring ticks of a narrow loss axis read differently.
+        let ticks: Vec<String> = (28..=35).map(|i| label(f64::from(i) * 0.05, 0.05)).collect();
+        assert_eq!(ticks[..3], ["1.40", "1.45", "1.50"]);
+        assert_eq!(
+            (label(80.0, 20.0), label(0.0, 0.2), label(-0.4, 0.2)),
+            ("80".into(), "0".into(), "-0.4".into())
+        );
     }
 }
