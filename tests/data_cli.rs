@@ -122,17 +122,22 @@ fn noise_writes_a_usable_noisy_label_file() {
     ferplus(dir.path());
     let noisy = dir.path().join("noisy/label.csv");
     let labels = dir.path().join("FER2013Train/label.csv");
-    let out = scn(&[
-        "data",
-        "noise",
-        labels.to_str().unwrap(),
-        "--ratio",
-        "0.5",
-        "--seed",
-        "4",
-        "-o",
-        noisy.to_str().unwrap(),
-    ]);
+    // `scn data noise` at ratio 0.5, seed 4, into `output`, with `extra` arguments.
+    let noise = |output: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "noise",
+            labels.to_str().unwrap(),
+            "--ratio",
+            "0.5",
+            "--seed",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["-o", output.to_str().unwrap()]);
+        scn(&args)
+    };
+    let out = noise(&noisy, &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     // happiness 3 -> round(1.5) = 2, neutral 2 -> 1.
@@ -163,32 +168,11 @@ fn noise_writes_a_usable_noisy_label_file() {
     assert_eq!(per_class.iter().sum::<u64>(), 5);
     assert_ne!(&per_class[..2], &[2, 3], "labels moved between classes");
 
-    let again = scn(&[
-        "data",
-        "noise",
-        labels.to_str().unwrap(),
-        "--ratio",
-        "0.5",
-        "--seed",
-        "4",
-        "-o",
-        noisy.to_str().unwrap(),
-    ]);
+    let again = noise(&noisy, &[]);
     fails_naming(&again, &["--force"]);
 
     // The JSON summary says where each class's flips went.
-    let json = scn(&[
-        "data",
-        "noise",
-        labels.to_str().unwrap(),
-        "--ratio",
-        "0.5",
-        "--seed",
-        "4",
-        "--json",
-        "-o",
-        dir.path().join("noisy/again.csv").to_str().unwrap(),
-    ]);
+    let json = noise(&dir.path().join("noisy/again.csv"), &["--json"]);
     assert!(json.status.success(), "{}", text(&json.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let classes = summary["per_class"].as_array().unwrap();
