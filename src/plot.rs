@@ -106,11 +106,7 @@ fn draw_panel(c: &mut Canvas, ox: f64, oy: f64, panel: &Panel) {
     let xstep = nice_step(x1 - x0).max(1.0);
     let mut xt = (x0 / xstep).ceil() * xstep;
     while xt <= x1 + 1e-12 {
-        let text = if xstep >= 1.0 {
-            format!("{xt:.0}")
-        } else {
-            label(xt, xstep)
-        };
+        let text = label(xt, xstep);
         let w = c.text_width(&text, 12.0);
         c.text(px(xt) - w / 2.0, bottom as f32 + 6.0, &text, 12.0, Rgb::INK);
         xt += xstep;

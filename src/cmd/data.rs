@@ -238,7 +238,7 @@ fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
             c.labels,
             c.flipped,
             c.flipped_in,
-            c.labels - c.flipped,
+            c.kept(),
             c.noisy_labels(),
             100.0 * c.right_share()
         );

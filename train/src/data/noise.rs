@@ -119,9 +119,14 @@ pub struct ClassNoise {
 }
 
 impl ClassNoise {
+    /// Its own labels that were not flipped: the right ones among those saying it.
+    pub fn kept(&self) -> usize {
+        self.labels - self.flipped
+    }
+
     /// Labels that say this class in the noisy file: the kept ones and the ones flipped in.
     pub fn noisy_labels(&self) -> usize {
-        self.labels - self.flipped + self.flipped_in
+        self.kept() + self.flipped_in
     }
 
     /// The share of the noisy labels saying this class that are right (1 when there are none).
@@ -129,7 +134,7 @@ impl ClassNoise {
     pub fn right_share(&self) -> f64 {
         match self.noisy_labels() {
             0 => 1.0,
-            n => (self.labels - self.flipped) as f64 / n as f64,
+            n => self.kept() as f64 / n as f64,
         }
     }
 }
