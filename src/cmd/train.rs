@@ -156,6 +156,8 @@ struct TrainProgress {
     dataset: String,
     history: Vec<EpochMetrics>,
     baseline: bool,
+    /// SCN relabels from some epoch on (not with `--no-relabel` or the baseline).
+    relabels: bool,
     epochs: usize,
     loss_ema: Option<f32>,
     /// Without a terminal: the epoch under way, its steps, when it started, and how many steps
@@ -206,11 +208,52 @@ fn minutes(seconds: f64) -> String {
     format!("{}m{:02}s", s / 60, s % 60)
 }
 
+impl TrainProgress {
+    /// The line logged when an epoch ends. The baseline's has no attention weight, rank
+    /// regularization or relabeling in it, and a run without relabeling no relabel counts: those
+    /// would be zeros or ones in every epoch.
+    fn epoch_line(&self, m: &EpochMetrics, is_best: bool) -> String {
+        let val = m
+            .validation
+            .as_ref()
+            .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v.accuracy));
+        let best = if is_best { " (best)" } else { "" };
+        let fit = m.noise_fit.as_ref().map_or(String::new(), noise_answers);
+        let mut line = format!("epoch {}/{}: loss {:.4}", m.epoch, self.epochs, m.loss);
+        if !self.baseline {
+            line.push_str(&format!(" (wce {:.4}, rr {:.4})", m.wce, m.rr));
+        }
+        line.push_str(&format!(
+            ", train {:.2}%{fit}, val {val}{best}",
+            100.0 * m.train_accuracy
+        ));
+        if !self.baseline {
+            let weights = m.noise_attention.as_ref().map_or(String::new(), noise_weights);
+            line.push_str(&format!(", alpha {:.3}/{:.3}{weights}", m.alpha_high, m.alpha_low));
+        }
+        if self.relabels {
+            let noise = match (m.noise_restored, m.noise_flipped, m.noise_wrong) {
+                (Some(r), Some(f), Some(w)) => format!(", {r}/{f} flipped labels restored, wrong labels {f} -> {w}"),
+                (Some(r), Some(f), None) => format!(", {r}/{f} flipped labels restored"),
+                _ => String::new(),
+            };
+            let to = relabel_destinations(&m.relabeled_to, &self.classes);
+            line.push_str(&format!(
+                ", relabeled {} ({} total{to}{noise})",
+                m.relabeled, m.relabeled_total
+            ));
+        }
+        line.push_str(&format!(", {:.0} img/s", m.images_per_second));
+        line
+    }
+}
+
 impl Observer for TrainProgress {
     fn started(&mut self, info: &RunInfo) {
         self.classes = info.classes.clone();
         self.dataset = info.dataset.clone();
         self.baseline = info.baseline;
+        self.relabels = info.relabels;
         self.epochs = info.epochs;
         self.history = info.history.clone();
         log::info!(
@@ -268,33 +311,7 @@ impl Observer for TrainProgress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let val = m
-            .validation
-            .as_ref()
-            .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v.accuracy));
-        let noise = match (m.noise_restored, m.noise_flipped, m.noise_wrong) {
-            (Some(r), Some(f), Some(w)) => format!(", {r}/{f} flipped labels restored, wrong labels {f} -> {w}"),
-            (Some(r), Some(f), None) => format!(", {r}/{f} flipped labels restored"),
-            _ => String::new(),
-        };
-        let to = relabel_destinations(&m.relabeled_to, &self.classes);
-        let weights = m.noise_attention.as_ref().map_or(String::new(), noise_weights);
-        let fit = m.noise_fit.as_ref().map_or(String::new(), noise_answers);
-        log::info!(
-            "epoch {}/{}: loss {:.4} (wce {:.4}, rr {:.4}), train {:.2}%{fit}, val {val}{}, alpha {:.3}/{:.3}{weights}, relabeled {} ({} total{to}{noise}), {:.0} img/s",
-            m.epoch,
-            self.epochs,
-            m.loss,
-            m.wce,
-            m.rr,
-            100.0 * m.train_accuracy,
-            if is_best { " (best)" } else { "" },
-            m.alpha_high,
-            m.alpha_low,
-            m.relabeled,
-            m.relabeled_total,
-            m.images_per_second
-        );
+        log::info!("{}", self.epoch_line(m, is_best));
         log::debug!("checkpoint {}", checkpoint.display());
         self.history.push(m.clone());
         if let Err(e) = write_plots(&self.out, &self.history, &self.classes, self.baseline) {
@@ -558,6 +575,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         epochs: 0,
         loss_ema: None,
         baseline: false,
+        relabels: false,
         log_progress: None,
     };
     let summary = trainer::train(&options, &mut observer, &stop)
@@ -664,6 +682,42 @@ mod tests {
         assert_eq!(
             noise_answers(&f),
             " (flipped images answered with their wrong label 3.1%, their clean one 78.6%; the others right 80.3%)"
+        );
+    }
+
+    #[test]
+    fn the_epoch_line_leaves_out_what_the_method_does_not_do() {
+        let m: EpochMetrics = serde_json::from_value(serde_json::json!({
+            "epoch": 2, "lr": 0.001, "loss": 1.5, "wce": 1.4, "rr": 0.1, "train_accuracy": 0.5,
+            "alpha_high": 0.9, "alpha_low": 0.4, "alpha_histogram": [], "relabeled": 7,
+            "relabeled_total": 9, "relabeled_to": [7, 0], "noise_restored": 3, "noise_flipped": 10,
+            "noise_wrong": 8, "skipped_images": 0, "images_per_second": 200.4, "seconds": 60.0,
+        }))
+        .unwrap();
+        let progress = |baseline, relabels| TrainProgress {
+            out: PathBuf::new(),
+            bar: None,
+            classes: vec!["neutral".into(), "happiness".into()],
+            dataset: String::new(),
+            history: Vec::new(),
+            baseline,
+            relabels,
+            epochs: 16,
+            loss_ema: None,
+            log_progress: None,
+        };
+        assert_eq!(
+            progress(false, true).epoch_line(&m, true),
+            "epoch 2/16: loss 1.5000 (wce 1.4000, rr 0.1000), train 50.00%, val - (best), alpha 0.900/0.400, \
+             relabeled 7 (9 total, to neutral 7, 3/10 flipped labels restored, wrong labels 10 -> 8), 200 img/s"
+        );
+        assert_eq!(
+            progress(false, false).epoch_line(&m, false),
+            "epoch 2/16: loss 1.5000 (wce 1.4000, rr 0.1000), train 50.00%, val -, alpha 0.900/0.400, 200 img/s"
+        );
+        assert_eq!(
+            progress(true, false).epoch_line(&m, false),
+            "epoch 2/16: loss 1.5000, train 50.00%, val -, 200 img/s"
         );
     }
 

@@ -271,6 +271,8 @@ pub struct RunInfo {
     pub parameters: usize,
     /// The plain cross-entropy baseline (no attention weight, rank regularization or relabeling).
     pub baseline: bool,
+    /// SCN relabels from some epoch on (false for the baseline and with relabeling off).
+    pub relabels: bool,
     /// The epochs done before (a resumed run's history; empty for a new run).
     pub history: Vec<EpochMetrics>,
 }
@@ -910,6 +912,7 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         steps,
         parameters,
         baseline: config.baseline,
+        relabels: !config.baseline && config.relabel.is_some(),
         history: state.history.clone(),
     };
     let run = Run {
