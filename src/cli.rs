@@ -31,6 +31,10 @@ pub enum Command {
     /// Write a trained checkpoint as an ONNX model with the metadata the runtime needs.
     #[cfg(feature = "train")]
     Export(ExportArgs),
+    /// Compare training runs: their curves on shared axes (PNG) and a table of their best and
+    /// last epochs.
+    #[cfg(feature = "train")]
+    Compare(CompareArgs),
     /// Classify face images with an exported model: a table, or JSON lines.
     Predict(PredictArgs),
     /// Accuracy of an exported model on a dataset split: per class, confusion matrix (text and
@@ -136,6 +140,19 @@ pub struct ExportArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `scn compare`
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Training output folders (their metrics.jsonl is read) or metrics.jsonl files.
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// The PNG to write: validation and training accuracy, loss, and with a noise record the
+    /// flipped images' answers and the attention weight's AUROC, one line per run.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// The model to run and what to assume where it carries no scn metadata.

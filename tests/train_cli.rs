@@ -838,4 +838,32 @@ fn a_noise_record_reports_how_the_wrong_labels_are_weighed_and_answered() {
         assert!((0.0..=1.0).contains(&auroc), "{first}");
         assert!(attention["seen"].as_u64().unwrap() > flipped, "{first}");
     }
+    // The two runs side by side: a table with a line each and their curves as a PNG.
+    let png = dir.path().join("compare.png");
+    let (a, b) = (
+        dir.path().join("scn"),
+        dir.path().join("baseline").join("metrics.jsonl"),
+    );
+    let out = scn(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("scn ") || l.starts_with("baseline "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(image::open(&png).is_ok_and(|i| i.width() > 500), "{}", png.display());
+    // A file that is not a run's metrics is named with its line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"epoch\": 1}\n").unwrap();
+    fails_naming(
+        &scn(&["compare", bad.to_str().unwrap(), "-o", png.to_str().unwrap()]),
+        &["bad.jsonl:1"],
+    );
 }

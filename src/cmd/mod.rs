@@ -1,5 +1,7 @@
 //! One module per subcommand: validate the parsed arguments, call the library, print results.
 
+#[cfg(feature = "train")]
+mod compare;
 mod data;
 mod eval;
 #[cfg(feature = "train")]
@@ -23,6 +25,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(*args),
         #[cfg(feature = "train")]
         Command::Export(args) => export::run(args),
+        #[cfg(feature = "train")]
+        Command::Compare(args) => compare::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(*args),

@@ -350,7 +350,7 @@ fn noise_answers(f: &NoiseFit) -> String {
 }
 
 /// `n` as a percentage of `of` (0 when `of` is 0).
-fn percent(n: usize, of: usize) -> f64 {
+pub(super) fn percent(n: usize, of: usize) -> f64 {
     if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 }
 }
 

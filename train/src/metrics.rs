@@ -2,7 +2,11 @@
 //! matrix, the attention weights' statistics, relabeling, speed. One [`EpochMetrics`] per epoch
 //! goes to `metrics.jsonl` and to the plots.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
 
 /// Bins of the attention-weight histogram over [0, 1].
 pub const ALPHA_BINS: usize = 20;
@@ -316,9 +320,66 @@ pub struct EpochMetrics {
     pub validation: Option<Evaluation>,
 }
 
+/// Reads the `metrics.jsonl` a training run writes (one [`EpochMetrics`] per line). A line that
+/// is not an epoch's metrics is an error naming the file and line; a file without an epoch is
+/// an error too.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    let mut history = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m = serde_json::from_str(line).map_err(|e| Error::Malformed {
+            path: path.to_path_buf(),
+            line: Some(i as u64 + 1),
+            reason: format!("not an epoch's metrics as `scn train` writes them: {e}"),
+        })?;
+        history.push(m);
+    }
+    if history.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+            what: "epochs (no line of metrics)".into(),
+        });
+    }
+    Ok(history)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_read_back_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let epoch = |e: usize| {
+            serde_json::json!({
+                "epoch": e, "lr": 0.001, "loss": 1.5, "wce": 1.5, "rr": 0.0, "train_accuracy": 0.5,
+                "alpha_high": 1.0, "alpha_low": 1.0, "alpha_histogram": [], "relabeled": 0,
+                "relabeled_total": 0, "noise_restored": null, "noise_flipped": null,
+                "skipped_images": 0, "images_per_second": 100.0, "seconds": 60.0, "validation": null,
+            })
+            .to_string()
+        };
+        std::fs::write(&path, format!("{}\n{}\n\n", epoch(1), epoch(2))).unwrap();
+        let history = read_metrics(&path).unwrap();
+        assert_eq!(history.iter().map(|m| m.epoch).collect::<Vec<_>>(), vec![1, 2]);
+
+        std::fs::write(&path, format!("{}\n{{\"epoch\": 2}}\n", epoch(1))).unwrap();
+        let err = read_metrics(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:2: not an epoch's metrics", path.display())),
+            "{err}"
+        );
+
+        std::fs::write(&path, "\n").unwrap();
+        let err = read_metrics(&path).unwrap_err().to_string();
+        assert!(err.contains("no usable epochs"), "{err}");
+        let missing = dir.path().join("none.jsonl");
+        assert!(read_metrics(&missing).unwrap_err().to_string().contains("none.jsonl"));
+    }
 
     #[test]
     fn noise_attention_ranks_the_wrong_labels_against_the_right_ones() {
