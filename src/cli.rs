@@ -518,6 +518,11 @@ pub struct NoiseArgs {
     /// Where to record the flips [default: OUTPUT's name with .flips.csv].
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Flip each chosen label to another class with the odds a model confuses them: the true
+    /// class's row of the confusion matrix in FILE (`scn eval --json` output; classes matched
+    /// by name) [default: any other class, equal odds, as the SCN paper].
+    #[arg(long, value_name = "FILE")]
+    pub confusion: Option<PathBuf>,
     /// Overwrite existing output files.
     #[arg(long)]
     pub force: bool,

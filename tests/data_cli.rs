@@ -178,6 +178,46 @@ fn noise_writes_a_usable_noisy_label_file() {
     let classes = summary["per_class"].as_array().unwrap();
     let total = |key: &str| classes.iter().map(|c| c[key].as_u64().unwrap()).sum::<u64>();
     assert_eq!((total("flipped"), total("flipped_in")), (3, 3), "{summary}");
+
+    // With a model's confusions, the flips go where it goes wrong: happiness is only ever taken
+    // for surprise, neutral for sadness.
+    let names = [
+        "neutral",
+        "happiness",
+        "surprise",
+        "sadness",
+        "anger",
+        "disgust",
+        "fear",
+        "contempt",
+    ];
+    let mut counts = vec![vec![0u64; 8]; 8];
+    counts[1][2] = 7;
+    counts[0][3] = 2;
+    let eval = dir.path().join("eval.json");
+    let json = serde_json::json!({"classes": names, "confusion": {"counts": counts}});
+    std::fs::write(&eval, json.to_string()).unwrap();
+    let confusable = dir.path().join("noisy/confusable.csv");
+    let out = noise(&confusable, &["--confusion", eval.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("eval.json confuses them with"), "{stdout}");
+    let record = std::fs::read_to_string(dir.path().join("noisy/confusable.flips.csv")).unwrap();
+    let mut moves: Vec<String> = record
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(4).collect::<Vec<_>>().join(">"))
+        .collect();
+    moves.sort();
+    assert_eq!(moves, ["happiness>surprise", "happiness>surprise", "neutral>sadness"]);
+    // An evaluation without every class of the labels is refused, naming the class.
+    let seven = serde_json::json!({"classes": &names[..7], "confusion": {"counts": vec![vec![1u64; 7]; 7]}});
+    std::fs::write(&eval, seven.to_string()).unwrap();
+    let refused = noise(
+        &dir.path().join("noisy/refused.csv"),
+        &["--confusion", eval.to_str().unwrap()],
+    );
+    fails_naming(&refused, &["--confusion", "eval.json", "no class 'contempt'"]);
 }
 
 fn shared_ferplus() -> PathBuf {

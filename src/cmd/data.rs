@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use scn::train::data::check::{self, Report};
-use scn::train::data::noise::{self, NoiseOptions, NoiseSummary};
+use scn::train::data::noise::{self, Confusions, FlipTargets, LabelFile, NoiseOptions, NoiseSummary};
 use scn::train::data::{Dataset, Format, OpenOptions, Split};
 
 use crate::cli::{CheckArgs, DataCommand, NoiseArgs, OpenArgs, TemplateArgs};
@@ -200,11 +200,21 @@ fn run_template(args: TemplateArgs) -> Result<ExitCode> {
 }
 
 fn run_noise(args: NoiseArgs) -> Result<ExitCode> {
+    let targets = match &args.confusion {
+        None => FlipTargets::Uniform,
+        Some(path) => {
+            let classes = LabelFile::detect(&args.labels)
+                .with_context(|| format!("cannot make a noisy copy of {}", args.labels.display()))?
+                .classes();
+            FlipTargets::Confusable(Confusions::from_eval_json(path, &classes).context("--confusion")?)
+        }
+    };
     let options = NoiseOptions {
         ratio: args.ratio,
         seed: args.seed,
         record: args.record.clone(),
         force: args.force,
+        targets,
     };
     let summary = noise::add_label_noise(&args.labels, &args.output, &options)
         .with_context(|| format!("cannot make a noisy copy of {}", args.labels.display()))?;
@@ -220,9 +230,15 @@ fn run_noise(args: NoiseArgs) -> Result<ExitCode> {
 fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
     let mut out = String::new();
     let share = 100.0 * summary.flipped as f64 / summary.labels as f64;
+    let towards = summary
+        .confusions
+        .as_ref()
+        .map_or(", to any other class".to_string(), |f| {
+            format!(", to the classes {} confuses them with", f.display())
+        });
     let _ = writeln!(
         out,
-        "flipped {} of {} training labels ({share:.1}%), seed {seed}",
+        "flipped {} of {} training labels ({share:.1}%){towards}, seed {seed}",
         summary.flipped, summary.labels
     );
     let _ = writeln!(
@@ -252,9 +268,20 @@ fn render_noise(summary: &NoiseSummary, seed: u64) -> String {
     if !swamped.is_empty() {
         let _ = writeln!(
             out,
-            "note: most labels saying {} are now wrong: flips drawn uniformly from the frequent \
-             classes outnumber a rare class's own labels",
+            "note: most labels saying {} are now wrong: more were flipped in than kept \
+             (a rare class drowns in flips from the frequent ones)",
             swamped.join(", ")
+        );
+    }
+    if !summary.unconfused.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: {} has no confusion for {}: flips from there went to any other class",
+            summary
+                .confusions
+                .as_ref()
+                .map_or(String::new(), |f| f.display().to_string()),
+            summary.unconfused.join(", ")
         );
     }
     let _ = writeln!(

@@ -2,6 +2,10 @@
 //! fraction of its training labels is changed to a different class drawn at random. The output
 //! is a copy of the label file, byte for byte except the flipped labels, so that it can replace
 //! the original (`--train-labels`); a record lists every flip so that relabeling can be scored.
+//!
+//! The paper draws the new class uniformly. [`FlipTargets::Confusable`] draws it with the odds a
+//! model confuses the two classes (the off-diagonal row of its confusion matrix, from `scn eval
+//! --json`): noise that lands where annotators go wrong, on the classes that look alike.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::classes::ClassList;
+use super::classes::{ClassList, Expression};
 use super::ferplus::{self, LabelMode};
 use super::rafdb;
 use crate::error::{Error, IoContext, Result};
@@ -103,6 +107,126 @@ pub struct NoiseOptions {
     pub record: Option<PathBuf>,
     /// Overwrite existing output files.
     pub force: bool,
+    /// Where a flipped label goes.
+    pub targets: FlipTargets,
+}
+
+/// Where a flipped label goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FlipTargets {
+    /// Any other class with equal odds (the SCN paper's synthetic noise).
+    #[default]
+    Uniform,
+    /// Another class with odds in proportion to how often a model takes one for the other.
+    Confusable(Confusions),
+}
+
+/// A model's confusions between the classes of a label file, as odds for the flips:
+/// `weights[from][to]` (the diagonal is zero).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confusions {
+    /// The file they were read from.
+    pub source: PathBuf,
+    /// Per true class (the label file's order), the weight of each other class.
+    pub weights: Vec<Vec<f64>>,
+}
+
+impl Confusions {
+    /// Reads the confusion matrix of an `scn eval --json` output (`classes` and
+    /// `confusion.counts`, rows the true class) and orders it as `classes`, matching the
+    /// classes by name: a FERPlus model's evaluation serves a FER2013 label file. Fails,
+    /// naming the file, when a class of `classes` is not in it or the matrix is malformed.
+    pub fn from_eval_json(path: &Path, classes: &ClassList) -> Result<Confusions> {
+        let malformed = |reason: String| Error::Malformed {
+            path: path.to_path_buf(),
+            line: None,
+            reason,
+        };
+        let text = std::fs::read_to_string(path).at(path)?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| malformed(format!("not JSON ({e}); give the output of `scn eval --json`")))?;
+        let names: Vec<&str> = json["classes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let counts: Vec<Vec<f64>> = json["confusion"]["counts"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        r.as_array()
+                            .map_or(Vec::new(), |r| r.iter().filter_map(|v| v.as_f64()).collect())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if names.is_empty() || counts.len() != names.len() || counts.iter().any(|r| r.len() != names.len()) {
+            return Err(malformed(format!(
+                "no `classes` with a square `confusion.counts` of as many rows ({} classes, {} rows); give the output of \
+                 `scn eval --json`",
+                names.len(),
+                counts.len()
+            )));
+        }
+        let position = |e: Expression| names.iter().position(|n| Expression::parse(n) == Some(e));
+        let mut index = Vec::with_capacity(classes.len());
+        for &e in classes.as_slice() {
+            index.push(position(e).ok_or_else(|| {
+                malformed(format!(
+                    "has no class '{e}' (it has {}); the label file needs {}",
+                    names.join(", "),
+                    classes.names().join(", ")
+                ))
+            })?);
+        }
+        let weights = index
+            .iter()
+            .enumerate()
+            .map(|(from, &row)| {
+                index
+                    .iter()
+                    .enumerate()
+                    .map(|(to, &col)| if to == from { 0.0 } else { counts[row][col].max(0.0) })
+                    .collect()
+            })
+            .collect();
+        Ok(Confusions {
+            source: path.to_path_buf(),
+            weights,
+        })
+    }
+
+    /// A class other than `from`, drawn with the odds of `from`'s row; uniformly where the row
+    /// has no confusion at all.
+    fn draw(&self, from: usize, rng: &mut impl Rng) -> usize {
+        let row = &self.weights[from];
+        let total: f64 = row.iter().sum();
+        if total <= 0.0 {
+            return uniform_other(from, row.len(), rng);
+        }
+        let mut at = rng.random::<f64>() * total;
+        for (to, &w) in row.iter().enumerate() {
+            if w > 0.0 && at < w {
+                return to;
+            }
+            at -= w;
+        }
+        // Rounding left `at` past the last weight: the last class with one.
+        row.iter().rposition(|&w| w > 0.0).unwrap_or(from)
+    }
+
+    /// The classes whose row has no confusion (their flips are drawn uniformly).
+    pub fn unconfused(&self) -> Vec<usize> {
+        (0..self.weights.len())
+            .filter(|&c| self.weights[c].iter().sum::<f64>() <= 0.0)
+            .collect()
+    }
+}
+
+/// A class other than `from` of `n`, with equal odds.
+fn uniform_other(from: usize, n: usize, rng: &mut impl Rng) -> usize {
+    let new = rng.random_range(0..n - 1);
+    if new >= from { new + 1 } else { new }
 }
 
 /// One class's share of the flips.
@@ -154,6 +278,11 @@ pub struct NoiseSummary {
     pub output: PathBuf,
     /// The record of flips (CSV: line, image, original, noisy).
     pub record: PathBuf,
+    /// With [`FlipTargets::Confusable`]: the evaluation whose confusions the flips followed.
+    pub confusions: Option<PathBuf>,
+    /// With [`FlipTargets::Confusable`]: classes that evaluation never confused with another
+    /// (their flips were drawn uniformly).
+    pub unconfused: Vec<&'static str>,
 }
 
 /// A training label found in the input.
@@ -230,10 +359,10 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
             .collect();
         let count = (options.ratio * members.len() as f64).round() as usize;
         for pick in rand::seq::index::sample(&mut rng, members.len(), count).into_vec() {
-            let mut new = rng.random_range(0..classes.len() - 1);
-            if new >= class {
-                new += 1;
-            }
+            let new = match &options.targets {
+                FlipTargets::Uniform => uniform_other(class, classes.len(), &mut rng),
+                FlipTargets::Confusable(confusions) => confusions.draw(class, &mut rng),
+            };
             flips.push((members[pick], new));
         }
         per_class.push(ClassNoise {
@@ -287,6 +416,18 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
         per_class,
         output: output.to_path_buf(),
         record,
+        confusions: match &options.targets {
+            FlipTargets::Uniform => None,
+            FlipTargets::Confusable(c) => Some(c.source.clone()),
+        },
+        unconfused: match &options.targets {
+            FlipTargets::Uniform => Vec::new(),
+            FlipTargets::Confusable(c) => c
+                .unconfused()
+                .into_iter()
+                .map(|i| classes.as_slice()[i].name())
+                .collect(),
+        },
     })
 }
 
@@ -491,7 +632,103 @@ mod tests {
             seed,
             record: None,
             force: false,
+            targets: FlipTargets::Uniform,
         }
+    }
+
+    /// An `scn eval --json`-like file: FERPlus's 8 classes, `pairs` of (true, predicted, count)
+    /// off the diagonal.
+    fn eval_json(path: &Path, pairs: &[(&str, &str, u64)]) {
+        let names = ClassList::ferplus().names();
+        let n = names.len();
+        let mut counts: Vec<Vec<u64>> = (0..n)
+            .map(|i| (0..n).map(|j| if i == j { 50 } else { 0 }).collect())
+            .collect();
+        for (t, p, n) in pairs {
+            let at = |c: &str| names.iter().position(|n| n == &c).unwrap();
+            counts[at(t)][at(p)] = *n;
+        }
+        let json = serde_json::json!({"classes": names, "accuracy": 0.8, "confusion": {"counts": counts}});
+        std::fs::write(path, json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn confusable_flips_go_where_the_model_goes_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("list_patition_label.txt");
+        std::fs::write(&input, rafdb_list(700)).unwrap();
+        let eval = dir.path().join("eval.json");
+        // Surprise is only ever taken for fear, fear for surprise (3) or sadness (1), happiness
+        // for neutral; disgust is never confused (uniform).
+        eval_json(
+            &eval,
+            &[
+                ("surprise", "fear", 9),
+                ("fear", "surprise", 30),
+                ("fear", "sadness", 10),
+                ("happiness", "neutral", 4),
+                ("sadness", "neutral", 2),
+                ("anger", "disgust", 1),
+                ("neutral", "sadness", 5),
+            ],
+        );
+        let classes = LabelFile::RafdbList.classes();
+        let confusions = Confusions::from_eval_json(&eval, &classes).unwrap();
+        let mut opts = options(0.2, 3);
+        opts.targets = FlipTargets::Confusable(confusions);
+        let summary = add_label_noise(&input, &dir.path().join("noisy.txt"), &opts).unwrap();
+        assert_eq!(summary.confusions.as_deref(), Some(eval.as_path()));
+        assert_eq!(summary.unconfused, vec!["disgust"]);
+        let flips = read_record(&summary.record).unwrap();
+        assert_eq!(flips.len(), 140);
+        let went = |from: &str| -> Vec<&str> {
+            flips
+                .iter()
+                .filter(|f| f.original_class == from)
+                .map(|f| f.noisy_class.as_str())
+                .collect()
+        };
+        assert!(went("surprise").iter().all(|&c| c == "fear"));
+        assert!(went("happiness").iter().all(|&c| c == "neutral"));
+        assert!(went("anger").iter().all(|&c| c == "disgust"));
+        let fear = went("fear");
+        let to_surprise = fear.iter().filter(|&&c| c == "surprise").count();
+        assert_eq!(to_surprise + fear.iter().filter(|&&c| c == "sadness").count(), 20);
+        assert!(to_surprise > 10, "{fear:?}");
+        // Disgust's flips spread over other classes.
+        let disgust = went("disgust");
+        assert_eq!(disgust.len(), 20);
+        assert!(disgust.iter().all(|&c| c != "disgust") && disgust.iter().any(|&c| c != disgust[0]));
+    }
+
+    #[test]
+    fn a_confusion_file_must_name_every_class_of_the_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let eval = dir.path().join("fer2013-eval.json");
+        let seven = serde_json::json!({
+            "classes": ClassList::fer2013().names(),
+            "confusion": {"counts": vec![vec![1u64; 7]; 7]},
+        });
+        std::fs::write(&eval, seven.to_string()).unwrap();
+        // A 7-class evaluation serves FER2013's labels, not FERPlus's (no contempt).
+        assert!(Confusions::from_eval_json(&eval, &ClassList::fer2013()).is_ok());
+        let err = Confusions::from_eval_json(&eval, &ClassList::ferplus())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("fer2013-eval.json") && err.contains("no class 'contempt'"),
+            "{err}"
+        );
+        std::fs::write(&eval, "accuracy 80%").unwrap();
+        let err = Confusions::from_eval_json(&eval, &ClassList::ferplus())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scn eval --json"), "{err}");
+        std::fs::write(&eval, r#"{"classes": ["neutral"], "confusion": {"counts": [[1, 2]]}}"#).unwrap();
+        let err = Confusions::from_eval_json(&eval, &ClassList::ferplus())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("square"), "{err}");
     }
 
     fn rafdb_list(n: usize) -> String {
