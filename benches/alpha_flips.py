@@ -10,7 +10,10 @@ flipped with the rest of the training set (majority protocol, as `scn train` rea
 - how many flips fall in the lowest-alpha 30% of the training set (SCN's low-importance group at
   the default beta = 0.7), against the 30% that chance would put there;
 - for the flipped images, how often the model answers the flipped label (it learned the noise)
-  and how often the original one.
+  and how often the original one;
+- the mean alpha of the images grouped by what the model answers (flipped images answered with
+  the flipped label, with the original, with a third class; clean ones answered right or
+  wrong): whether alpha follows the labels' truth or the model's fit.
 
     target/python/bin/python benches/alpha_flips.py MODEL.onnx noise/ferplus-noise30.flips.csv \\
         noise/ferplus-noise30.csv ../shared/datasets/ferplus [--scn target/release/scn]
@@ -118,6 +121,21 @@ def main():
             f"lowest-alpha 30% ({len(low)} images): {in_low} flips = {100 * in_low / len(low):.1f}% of the group "
             f"(chance {100 * share:.1f}%), {100 * in_low / len(flips):.1f}% of all flips (chance 30.0%)"
         )
+        # Does alpha follow the labels' truth or the model's fit? Mean alpha per group of what
+        # the model answers: a weight that follows the fit is high for memorised flips.
+        groups = [
+            ("flipped, answered with the flipped label", [n for n, (o, f) in flips.items() if answers[n][0] == f]),
+            ("flipped, answered with the original", [n for n, (o, f) in flips.items() if answers[n][0] == o]),
+            ("flipped, answered with a third class",
+             [n for n, (o, f) in flips.items() if answers[n][0] not in (o, f)]),
+            ("clean, answered right", [n for n in clean if answers[n][0] == labels[n]]),
+            ("clean, answered wrong", [n for n in clean if answers[n][0] != labels[n]]),
+        ]
+        print("mean alpha by answer:")
+        for name, members in groups:
+            if members:
+                mean = sum(answers[n][1] for n in members) / len(members)
+                print(f"  {name}: {mean:.4f} ({len(members)} images)")
     noisy = sum(1 for n, (o, f) in flips.items() if answers[n][0] == f)
     original = sum(1 for n, (o, f) in flips.items() if answers[n][0] == o)
     right = sum(1 for n in clean if answers[n][0] == labels[n])
