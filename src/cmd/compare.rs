@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use scn::plot::{self, Panel, Series};
-use scn::train::metrics::{EpochMetrics, read_metrics};
+use scn::train::metrics::{EpochMetrics, METRICS_FILE, read_metrics};
 
-use super::train::percent;
+use super::train::memorised;
 use crate::cli::CompareArgs;
 
 /// One run to compare: the name it is shown under and its epochs.
@@ -38,7 +38,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
 /// A run folder's `metrics.jsonl`, or the file itself when one is given.
 fn metrics_file(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join("metrics.jsonl")
+        path.join(METRICS_FILE)
     } else {
         path.to_path_buf()
     }
@@ -48,7 +48,7 @@ fn metrics_file(path: &Path) -> PathBuf {
 /// as given where two runs would share a name.
 fn run_names(paths: &[PathBuf]) -> Vec<String> {
     let short = |p: &PathBuf| {
-        let folder = if p.file_name().is_some_and(|n| n == "metrics.jsonl") {
+        let folder = if p.file_name().is_some_and(|n| n == METRICS_FILE) {
             p.parent().unwrap_or(p)
         } else {
             p.as_path()
@@ -121,13 +121,6 @@ fn validation(m: &EpochMetrics, mean_class: bool) -> Option<f64> {
     m.validation
         .as_ref()
         .map(|v| 100.0 * if mean_class { v.mean_class_accuracy } else { v.accuracy })
-}
-
-/// The share of the flipped training images answered with their wrong label, in percent.
-fn memorised(m: &EpochMetrics) -> Option<f64> {
-    m.noise_fit
-        .as_ref()
-        .map(|f| percent(f.flipped_as_noisy, f.flipped_seen))
 }
 
 /// The table printed to stdout: per run its epochs, best validation epoch, the last epoch's

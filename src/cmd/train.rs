@@ -349,8 +349,16 @@ fn noise_answers(f: &NoiseFit) -> String {
     )
 }
 
+/// With a noise record: the share of the flipped training images answered with their wrong
+/// label in the epoch's steps (memorised noise), in percent.
+pub(super) fn memorised(m: &EpochMetrics) -> Option<f64> {
+    m.noise_fit
+        .as_ref()
+        .map(|f| percent(f.flipped_as_noisy, f.flipped_seen))
+}
+
 /// `n` as a percentage of `of` (0 when `of` is 0).
-pub(super) fn percent(n: usize, of: usize) -> f64 {
+fn percent(n: usize, of: usize) -> f64 {
     if of > 0 { 100.0 * n as f64 / of as f64 } else { 0.0 }
 }
 
@@ -414,11 +422,7 @@ pub fn write_plots(out: &Path, history: &[EpochMetrics], classes: &[String], bas
     ];
     if history.iter().any(|m| m.noise_fit.is_some()) {
         // What the flipped training images were answered with: memorised noise rises in the first.
-        accuracy.push(series("flipped: wrong label", &|m| {
-            m.noise_fit
-                .as_ref()
-                .map(|f| percent(f.flipped_as_noisy, f.flipped_seen))
-        }));
+        accuracy.push(series("flipped: wrong label", &memorised));
         accuracy.push(series("flipped: clean label", &|m| {
             m.noise_fit
                 .as_ref()

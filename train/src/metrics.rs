@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
+/// The file in a run's output folder with one [`EpochMetrics`] per line.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
 /// Bins of the attention-weight histogram over [0, 1].
 pub const ALPHA_BINS: usize = 20;
 

@@ -36,7 +36,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::loss::{self, ImportanceGroups, Targets};
 use crate::metadata::FaceTemplate;
-use crate::metrics::{self, Confusion, EpochMetrics, Evaluation};
+use crate::metrics::{self, Confusion, EpochMetrics, Evaluation, METRICS_FILE};
 use crate::model::Scn;
 use crate::relabel::{self, LabelTable, RelabelMode};
 
@@ -623,7 +623,7 @@ pub fn refuse_earlier_run(out: &Path, resume: bool, force: bool) -> Result<()> {
 
 /// Removes what a run wrote into `out` (its settings, checkpoints, best model and metrics).
 fn remove_run(out: &Path) -> Result<()> {
-    for m in RUN_MARKERS.iter().chain(&["metrics.jsonl"]) {
+    for m in RUN_MARKERS.iter().chain(&[METRICS_FILE]) {
         let p = out.join(m);
         if p.is_dir() {
             std::fs::remove_dir_all(&p).at(&p)?;
@@ -665,7 +665,7 @@ fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
         text.push_str(&serde_json::to_string(m).unwrap_or_default());
         text.push('\n');
     }
-    fsutil::write_bytes(&out.join("metrics.jsonl"), text.as_bytes())
+    fsutil::write_bytes(&out.join(METRICS_FILE), text.as_bytes())
 }
 
 /// A run made ready by [`prepare`]: the data, the settings, and the state to continue from.

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::classes::{ClassList, Expression};
 use super::ferplus::{self, LabelMode};
 use super::rafdb;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_atomically;
+use crate::metrics::Confusion;
 
 /// The label-file formats that can be made noisy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -142,24 +143,16 @@ impl Confusions {
             line: None,
             reason,
         };
+        /// The part of an `scn eval --json` output the flips need.
+        #[derive(Deserialize)]
+        struct EvalReport {
+            classes: Vec<String>,
+            confusion: Confusion,
+        }
         let text = std::fs::read_to_string(path).at(path)?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| malformed(format!("not JSON ({e}); give the output of `scn eval --json`")))?;
-        let names: Vec<&str> = json["classes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        let counts: Vec<Vec<f64>> = json["confusion"]["counts"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        r.as_array()
-                            .map_or(Vec::new(), |r| r.iter().filter_map(|v| v.as_f64()).collect())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let report: EvalReport =
+            serde_json::from_str(&text).map_err(|e| malformed(format!("{e}; give the output of `scn eval --json`")))?;
+        let (names, counts) = (&report.classes, &report.confusion.counts);
         if names.is_empty() || counts.len() != names.len() || counts.iter().any(|r| r.len() != names.len()) {
             return Err(malformed(format!(
                 "no `classes` with a square `confusion.counts` of as many rows ({} classes, {} rows); give the output of \
@@ -186,7 +179,7 @@ impl Confusions {
                 index
                     .iter()
                     .enumerate()
-                    .map(|(to, &col)| if to == from { 0.0 } else { counts[row][col].max(0.0) })
+                    .map(|(to, &col)| if to == from { 0.0 } else { counts[row][col] as f64 })
                     .collect()
             })
             .collect();
@@ -409,6 +402,16 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
         }
         Ok(())
     })?;
+    let (confusions, unconfused) = match &options.targets {
+        FlipTargets::Uniform => (None, Vec::new()),
+        FlipTargets::Confusable(c) => (
+            Some(c.source.clone()),
+            c.unconfused()
+                .into_iter()
+                .map(|i| classes.as_slice()[i].name())
+                .collect(),
+        ),
+    };
     Ok(NoiseSummary {
         format,
         labels: candidates.len(),
@@ -416,18 +419,8 @@ pub fn add_label_noise(input: &Path, output: &Path, options: &NoiseOptions) -> R
         per_class,
         output: output.to_path_buf(),
         record,
-        confusions: match &options.targets {
-            FlipTargets::Uniform => None,
-            FlipTargets::Confusable(c) => Some(c.source.clone()),
-        },
-        unconfused: match &options.targets {
-            FlipTargets::Uniform => Vec::new(),
-            FlipTargets::Confusable(c) => c
-                .unconfused()
-                .into_iter()
-                .map(|i| classes.as_slice()[i].name())
-                .collect(),
-        },
+        confusions,
+        unconfused,
     })
 }
 
