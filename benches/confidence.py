@@ -23,7 +23,7 @@ from paired_test import majority_labels, probabilities  # noqa: E402
 def expected_calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
     """Sum over equal-width confidence bins of |accuracy - mean confidence|, weighted by the bin's size."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    which = np.digitize(confidence, edges[1:-1])  # 0 .. bins - 1 for confidences in [0, 1]
     error = 0.0
     for b in range(bins):
         inside = which == b
