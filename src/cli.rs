@@ -266,8 +266,8 @@ pub struct TrainArgs {
     /// Output folder: checkpoints, best model, metrics.jsonl, curves.png, confusion.png.
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (its settings are kept; --epochs can
-    /// raise the total).
+    /// Continue the run in --out from its last checkpoint (its settings are kept, and any given
+    /// otherwise are named in a warning; --epochs can raise the total).
     #[arg(long)]
     pub resume: bool,
     /// Start over in an --out that holds an earlier run.
@@ -323,8 +323,9 @@ pub struct TrainArgs {
     /// Switch relabeling off.
     #[arg(long)]
     pub no_relabel: bool,
-    /// Relabel by probabilities divided by each class's share of the training labels, so the
-    /// most frequent class does not attract the relabels (off: the paper)
+    /// Relabel by probabilities divided by each class's share of the labels in use (floored at
+    /// the uniform share), so the most frequent class does not attract the relabels (off: the
+    /// paper)
     #[arg(long, conflicts_with = "no_relabel")]
     pub relabel_prior: bool,
     /// Fraction of each batch in the high-importance group.

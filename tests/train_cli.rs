@@ -61,8 +61,21 @@ fn trains_resumes_and_draws() {
     // A CPU run starts no GPU driver, so none prints its notes ("error: XDG_RUNTIME_DIR ...").
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+    assert!(
+        !stderr.contains("checkpoint's settings"),
+        "a bare --resume warns of nothing: {stderr}"
+    );
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
+
+    // A setting given on a resume that the checkpoint overrides is named, not silently dropped.
+    let changed = scn(&["train", d, "-o", o, "--resume", "--lr", "0.5", "--device", "flex"]);
+    let stderr = String::from_utf8_lossy(&changed.stderr);
+    assert!(changed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint's settings") && stderr.contains("optimizer.lr") && stderr.contains("given 0.5"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -267,6 +267,17 @@ impl Observer for TrainProgress {
             info.start_epoch,
             info.epochs
         );
+        if !info.kept_settings.is_empty() {
+            let list: Vec<String> = info
+                .kept_settings
+                .iter()
+                .map(|d| format!("{} {} (given {})", d.path, d.left, d.right))
+                .collect();
+            log::warn!(
+                "resuming with the checkpoint's settings, not those given: {}; to train with others, start a new run (another --out, or --force)",
+                list.join(", ")
+            );
+        }
         // A resumed run's plots are drawn again at once, so a run made by an older version (or
         // whose plots were lost) gets current ones even when no epoch is left to train.
         if !self.history.is_empty()
@@ -530,6 +541,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     if let (Some(settings), Some(teacher)) = (config.distill.as_mut(), &teacher) {
         settings.teacher = teacher.describe();
     }
+    // What this command line set beyond its preset: on a resume, the checkpoint's settings are
+    // kept and those the command line gave otherwise are named in a warning.
+    let explicit_settings = TrainConfig::preset(Preset::from(args.preset))
+        .differences(&config)
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
@@ -544,6 +562,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         resume: args.resume,
         force: args.force,
         resume_epochs: args.resume.then_some(args.epochs).flatten(),
+        explicit_settings,
         pretrained: args.pretrained.clone().map(|path| Pretrained {
             path,
             allow_partial: args.allow_partial,

@@ -339,9 +339,74 @@ pub enum LossWeighting {
     },
 }
 
+/// A setting whose value differs between two configs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// The setting, as a config file writes it (`optimizer.lr`, `relabel.prior_correction`).
+    pub path: String,
+    /// Its value in the first config, as JSON (`null`: absent).
+    pub left: String,
+    /// Its value in the second.
+    pub right: String,
+}
+
+impl TrainConfig {
+    /// The settings whose values differ between `self` and `other`, one per leaf (a section
+    /// present in one and absent, `null`, in the other is one difference), in path order.
+    pub fn differences(&self, other: &TrainConfig) -> Vec<Difference> {
+        let left = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        let right = serde_json::to_value(other).unwrap_or(serde_json::Value::Null);
+        let mut out = Vec::new();
+        differ("", &left, &right, &mut out);
+        out
+    }
+}
+
+fn differ(path: &str, left: &serde_json::Value, right: &serde_json::Value, out: &mut Vec<Difference>) {
+    use serde_json::Value;
+    if let (Value::Object(l), Value::Object(r)) = (left, right) {
+        let keys: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+        for key in keys {
+            let sub = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let (a, b) = (l.get(key).unwrap_or(&Value::Null), r.get(key).unwrap_or(&Value::Null));
+            differ(&sub, a, b, out);
+        }
+    } else if left != right {
+        out.push(Difference {
+            path: path.to_string(),
+            left: left.to_string(),
+            right: right.to_string(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_name_each_changed_setting_by_its_path() {
+        let a = TrainConfig::preset(Preset::Official);
+        assert!(a.differences(&a).is_empty());
+        let mut b = a.clone();
+        b.width = 32;
+        b.optimizer.set_lr(0.5);
+        b.relabel = None;
+        let paths: Vec<String> = a.differences(&b).into_iter().map(|d| d.path).collect();
+        assert_eq!(paths, ["optimizer.lr", "relabel", "width"]);
+        let width = a.differences(&b).into_iter().find(|d| d.path == "width");
+        assert_eq!(width.map(|d| (d.left, d.right)), Some(("64".into(), "32".into())));
+        let mut c = a.clone();
+        if let Some(r) = c.relabel.as_mut() {
+            r.prior_correction = true;
+        }
+        let paths: Vec<String> = a.differences(&c).into_iter().map(|d| d.path).collect();
+        assert_eq!(paths, ["relabel.prior_correction"]);
+    }
 
     #[test]
     fn presets_parse_and_hold_the_published_settings() {

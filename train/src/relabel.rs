@@ -6,11 +6,14 @@
 //! `official` mode any sample of the batch (the official code, issues #33 and #83 there).
 //!
 //! `prior_correction` (ours, off by default) compares classes after dividing each probability
-//! by its class's share of the training labels, as logit-adjusted long-tail classifiers do. On
-//! an imbalanced dataset the plain rule pulls labels towards the most frequent class: trained
-//! from scratch on FERPlus, 93% of the 4,805 labels it changed became *neutral*. With the
-//! correction (FERPlus, 30% noise) 65% did, but test accuracy and restored labels did not
-//! improve (RESULTS.md).
+//! by its class's share of the labels in use, as logit-adjusted long-tail classifiers do, with
+//! every share floored at the uniform one (1 / classes). On an imbalanced dataset the plain
+//! rule pulls labels towards the most frequent class: trained from scratch on FERPlus, 93% of
+//! the 4,805 labels it changed became *neutral*. The correction only weighs frequent classes
+//! down. Without the floor (the rule before 2026-12-07) a class with 0.34% of the labels was
+//! weighed 100 times more than neutral, and relabels to it fed themselves until most labels
+//! were that class (RESULTS.md); the shares are those of the current labels, so a class that
+//! gains relabels loses weight.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +37,8 @@ pub struct RelabelConfig {
     pub margin_2: f64,
     /// Which samples are candidates.
     pub mode: RelabelMode,
-    /// Divide each class's probability by its share of the training labels before comparing
-    /// (off: the paper).
+    /// Divide each class's probability by its share of the labels in use (floored at the
+    /// uniform share) before comparing (off: the paper).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prior_correction: bool,
 }
@@ -51,7 +54,9 @@ impl Default for RelabelConfig {
     }
 }
 
-/// Each class's share of `labels` (a class with no label counts as one, so no share is 0).
+/// Each class's share of `labels`, floored at the uniform share `1 / num_classes`: the prior
+/// correction divides by these, so a frequent class is weighed down and a rare one is never
+/// weighed up past what a balanced dataset would give it (no share is 0).
 pub fn class_priors(labels: &[usize], num_classes: usize) -> Vec<f64> {
     let mut counts = vec![0usize; num_classes];
     for &label in labels {
@@ -59,8 +64,9 @@ pub fn class_priors(labels: &[usize], num_classes: usize) -> Vec<f64> {
             *c += 1;
         }
     }
-    let total: f64 = counts.iter().map(|&c| c.max(1) as f64).sum();
-    counts.iter().map(|&c| c.max(1) as f64 / total).collect()
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    let uniform = 1.0 / num_classes.max(1) as f64;
+    counts.iter().map(|&c| (c as f64 / total).max(uniform)).collect()
 }
 
 /// For each sample of a batch, the new label if it is to be relabeled.
@@ -227,11 +233,11 @@ mod tests {
 
     #[test]
     fn prior_correction_takes_away_the_pull_of_the_frequent_class() {
-        // Class 0 holds 60% of the labels, 1 and 2 20% each.
+        // Class 0 holds 60% of the labels, 1 and 2 20% each (floored at the uniform third).
         let priors = class_priors(&[0, 0, 0, 0, 0, 0, 1, 1, 2, 2], 3);
-        assert_eq!(priors, vec![0.6, 0.2, 0.2]);
+        assert_eq!(priors, vec![0.6, 1.0 / 3.0, 1.0 / 3.0]);
         let probs = [
-            0.55, 0.30, 0.15, // label 1: plain 0.25 > 0.2 -> class 0; corrected 0.917 vs 1.5: keep
+            0.55, 0.30, 0.15, // label 1: plain 0.25 > 0.2 -> class 0; corrected 0.917 vs 0.9: keep
             0.90, 0.05, 0.05, // label 1: clearly class 0 either way (1.5 vs 0.25)
             0.10, 0.10, 0.80, // label 1: the rare class 2 wins by more once corrected
         ];
@@ -252,6 +258,32 @@ mod tests {
         );
         // A class without labels does not divide by zero.
         assert!(class_priors(&[0, 0], 2).iter().all(|&p| p > 0.0));
+    }
+
+    #[test]
+    fn prior_correction_does_not_let_a_rare_class_take_over() {
+        // FERPlus's shares under confusable flips: neutral 34.3%, contempt 0.34% (RESULTS.md).
+        // Divided by the raw shares, contempt's 0.06 outweighed neutral's 0.70 (17.6 vs 2.0).
+        let mut labels = vec![0usize; 3430];
+        labels.extend(std::iter::repeat_n(1, 6536));
+        labels.extend(std::iter::repeat_n(7, 34));
+        let priors = class_priors(&labels, 8);
+        assert_eq!(priors[7], 0.125);
+        let mut probs = [0.04f32; 8];
+        probs[0] = 0.70;
+        probs[1] = 0.04;
+        probs[7] = 0.06;
+        assert_eq!(decide(&probs, 8, &[0], &[true], 0.2, Some(&priors)), vec![None]);
+        // Even a face the network gives mostly to the rare class over a frequent given label
+        // still moves: the floor only caps the rare class's weight.
+        let mut rare = [0.02f32; 8];
+        rare[0] = 0.20;
+        rare[7] = 0.68;
+        assert_eq!(decide(&rare, 8, &[0], &[true], 0.2, Some(&priors)), vec![Some(7)]);
+        // Shares follow the labels in use: a class that gains relabels loses weight.
+        let mut relabeled = labels.clone();
+        relabeled[..3000].iter_mut().for_each(|l| *l = 7);
+        assert!(class_priors(&relabeled, 8)[7] > 0.25);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkpoint::{self, Best, RunState};
-use crate::config::{Backbone, OptimizerSettings, TrainConfig};
+use crate::config::{Backbone, Difference, OptimizerSettings, TrainConfig};
 use crate::data::batch::{self, Augmentation};
 use crate::data::input::InputConfig;
 use crate::data::noise;
@@ -68,6 +68,10 @@ pub struct TrainOptions {
     pub force: bool,
     /// With `resume`: raise the number of epochs to this.
     pub resume_epochs: Option<usize>,
+    /// The settings (paths as [`TrainConfig::differences`] gives them) the user set for this
+    /// call, as opposed to those that came from a preset: on a resume, those whose checkpoint
+    /// value differs are reported in [`RunInfo::kept_settings`].
+    pub explicit_settings: Vec<String>,
     /// Pretrained backbone weights to start from.
     pub pretrained: Option<crate::weights::Pretrained>,
     /// A trained scn run (its folder, or a checkpoint folder in it) or a model `scn export`
@@ -275,6 +279,9 @@ pub struct RunInfo {
     pub relabels: bool,
     /// The epochs done before (a resumed run's history; empty for a new run).
     pub history: Vec<EpochMetrics>,
+    /// On a resume, the settings the user gave (`explicit_settings`) that the checkpoint
+    /// overrides: `left` is the checkpoint's value, which the run keeps, `right` the one given.
+    pub kept_settings: Vec<Difference>,
 }
 
 /// Receives progress (the binary draws progress bars from it).
@@ -745,6 +752,18 @@ fn open_dataset(options: &TrainOptions) -> Result<Dataset> {
     Ok(dataset)
 }
 
+/// The settings in `explicit` (or inside them, or holding them) whose value in `kept` differs
+/// from the one in `given`.
+fn kept_settings(kept: &TrainConfig, given: &TrainConfig, explicit: &[String]) -> Vec<Difference> {
+    let within = |inner: &str, outer: &str| {
+        inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('.'))
+    };
+    kept.differences(given)
+        .into_iter()
+        .filter(|d| explicit.iter().any(|e| within(&d.path, e) || within(e, &d.path)))
+        .collect()
+}
+
 /// Everything before the first epoch: the output folder, the settings (the checkpoint's on a
 /// resume), the splits, the device, and the model, optimizer and run state, fresh, resumed,
 /// started from an earlier run or from pretrained weights.
@@ -781,6 +800,11 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         config.epochs = config.epochs.max(epochs);
     }
     config.validate().map_err(Error::InvalidArgument)?;
+    let kept_settings = if resumed_state.is_some() {
+        kept_settings(&config, &options.config, &options.explicit_settings)
+    } else {
+        Vec::new()
+    };
 
     let samples: &[Sample] = &dataset
         .split(Split::Train)
@@ -914,6 +938,7 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         baseline: config.baseline,
         relabels: !config.baseline && config.relabel.is_some(),
         history: state.history.clone(),
+        kept_settings,
     };
     let run = Run {
         out,
@@ -1113,10 +1138,10 @@ impl Run<'_> {
             epoch,
             lr: config.schedule.lr(config.optimizer.lr(), epoch, config.epochs),
             relabel,
-            // Fixed, so relabels cannot feed back.
+            // Shares of the labels in use, so a class that gains relabels loses weight.
             priors: relabel
                 .filter(|r| r.prior_correction)
-                .map(|_| relabel::class_priors(&self.state.labels.original, self.num_classes)),
+                .map(|_| relabel::class_priors(&self.state.labels.current, self.num_classes)),
         };
         self.device.seed(batch::mix(config.seed, epoch as u64, 0));
         let order = batch::epoch_order(self.samples.len(), config.seed, epoch);

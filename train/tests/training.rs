@@ -75,6 +75,7 @@ fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
         resume: false,
         force: false,
         resume_epochs: None,
+        explicit_settings: Vec::new(),
         pretrained: None,
         init_from: None,
         noise_record: None,
@@ -229,6 +230,36 @@ fn an_earlier_run_is_not_overwritten_without_force() {
     more.resume = true;
     more.resume_epochs = Some(2);
     assert_eq!(trainer::train(&more, &mut LogObserver, &stop).unwrap().epochs_done, 2);
+    // A resume keeps the checkpoint's settings (--epochs only raises the total) and names
+    // those given otherwise, and only those given: the width differs too but came from the
+    // preset, as with a bare --resume.
+    let mut other = small_config(1);
+    other.optimizer.set_lr(0.5);
+    other.width = 16;
+    let mut changed = options(&data, &out, other);
+    changed.resume = true;
+    changed.resume_epochs = Some(1);
+    changed.explicit_settings = vec!["optimizer".into(), "epochs".into()];
+    let mut seen = KeptSettings::default();
+    assert_eq!(trainer::train(&changed, &mut seen, &stop).unwrap().epochs_done, 2);
+    let kept: Vec<(String, String, String)> = seen.0.into_iter().map(|d| (d.path, d.left, d.right)).collect();
+    assert_eq!(
+        kept,
+        [
+            ("epochs".into(), "2".into(), "1".into()),
+            ("optimizer.lr".into(), "0.002".into(), "0.5".into())
+        ]
+    );
+}
+
+/// Records the settings a resume kept against those given.
+#[derive(Default)]
+struct KeptSettings(Vec<scn_train::config::Difference>);
+
+impl trainer::Observer for KeptSettings {
+    fn started(&mut self, info: &trainer::RunInfo) {
+        self.0 = info.kept_settings.clone();
+    }
 }
 
 #[test]
