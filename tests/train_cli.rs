@@ -564,8 +564,8 @@ fn a_resumed_run_restores_the_metrics_its_checkpoint_holds() {
 
 /// A run stopped before its first checkpoint (only its `config.json` written) resumes from
 /// epoch 1 when the same command is given again with `--resume`, `--init-from` included; other
-/// settings are refused, naming the run's settings file; a second `--resume` continues from the
-/// checkpoint that the first one wrote.
+/// settings are refused, naming the run's settings file and each setting that differs; a second
+/// `--resume` continues from the checkpoint that the first one wrote.
 #[test]
 fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -587,7 +587,12 @@ fn a_run_stopped_in_its_first_epoch_resumes_from_the_start() {
     let other = scn(&["train", d, "-o", s, "--resume", "--device", "flex"]);
     fails_naming(
         &other,
-        &["before its first checkpoint", "second/config.json", "--force"],
+        &[
+            "before its first checkpoint",
+            "second/config.json",
+            "width 4 there, 64 here",
+            "--force",
+        ],
     );
 
     let mut again = vec!["train", d, "-o", s, "--epochs", "1", "--resume", "--init-from", f];

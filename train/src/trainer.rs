@@ -650,11 +650,17 @@ fn start_over_unsaved(out: &Path, config: &TrainConfig) -> Result<()> {
         let mut saved = TrainConfig::load(&saved_path)?;
         saved.epochs = config.epochs;
         if &saved != config {
+            let differing: Vec<String> = saved
+                .differences(config)
+                .into_iter()
+                .map(|d| format!("{} {} there, {} here", d.path, d.left, d.right))
+                .collect();
             return Err(Error::InvalidArgument(format!(
-                "{} stopped before its first checkpoint with other settings than these ({}): give the run's settings \
-                 again to start it over, or --force to start over with these",
+                "{} stopped before its first checkpoint with other settings than these ({}: {}): give the run's \
+                 settings again to start it over, or --force to start over with these",
                 out.display(),
-                saved_path.display()
+                saved_path.display(),
+                differing.join(", ")
             )));
         }
     }
