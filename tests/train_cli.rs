@@ -68,14 +68,18 @@ fn trains_resumes_and_draws() {
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
 
-    // A setting given on a resume that the checkpoint overrides is named, not silently dropped.
-    let changed = scn(&["train", d, "-o", o, "--resume", "--lr", "0.5", "--device", "flex"]);
+    // A setting given on a resume that the checkpoint overrides is named, not silently dropped,
+    // even where it is the preset's own value (width 64: the run was trained at width 4).
+    let changed = scn(&[
+        "train", d, "-o", o, "--resume", "--lr", "0.5", "--width", "64", "--device", "flex",
+    ]);
     let stderr = String::from_utf8_lossy(&changed.stderr);
     assert!(changed.status.success(), "{stderr}");
     assert!(
         stderr.contains("checkpoint's settings") && stderr.contains("optimizer.lr") && stderr.contains("given 0.5"),
         "{stderr}"
     );
+    assert!(stderr.contains("width 4 (given 64)"), "{stderr}");
 }
 
 #[test]

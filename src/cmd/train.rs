@@ -145,6 +145,52 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     Ok(c)
 }
 
+/// The settings (paths as `TrainConfig::differences` names them) that this command line gave:
+/// those where the built config differs from the preset (a `--config` file's changes among
+/// them), and every flag typed, even with the preset's own value (`--lr 0.001` on a resume of
+/// a run trained at 0.01 must be named, not dropped).
+fn given_settings(args: &TrainArgs, config: &TrainConfig) -> Vec<String> {
+    let mut given: Vec<String> = TrainConfig::preset(Preset::from(args.preset))
+        .differences(config)
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    let flags = [
+        (args.epochs.is_some(), "epochs"),
+        (args.batch_size.is_some(), "batch_size"),
+        (args.lr.is_some(), "optimizer.lr"),
+        (args.input_size.is_some(), "input.size"),
+        (args.channels.is_some(), "input"),
+        (args.width.is_some(), "width"),
+        (args.stem.is_some(), "stem"),
+        (args.backbone.is_some(), "backbone"),
+        (args.dropout.is_some(), "dropout"),
+        (args.baseline, "baseline"),
+        (args.no_relabel, "relabel"),
+        (args.relabel_mode.is_some(), "relabel.mode"),
+        (args.relabel_epoch.is_some(), "relabel.start_epoch"),
+        (args.margin_2.is_some(), "relabel.margin_2"),
+        (args.relabel_prior, "relabel.prior_correction"),
+        (args.beta.is_some(), "beta"),
+        (args.margin_1.is_some(), "margin_1"),
+        (args.gamma.is_some(), "loss_weighting"),
+        (args.no_augment, "augment"),
+        (args.affine.is_some(), "augment.affine"),
+        (args.label_smoothing.is_some(), "label_smoothing"),
+        (args.backbone_lr_scale.is_some(), "backbone_lr_scale"),
+        (args.seed.is_some(), "seed"),
+        (!args.distill.is_empty(), "distill"),
+        (args.distill_weight.is_some(), "distill.weight"),
+        (args.distill_temperature.is_some(), "distill.temperature"),
+    ];
+    for (typed, path) in flags {
+        if typed && !given.iter().any(|g| g == path) {
+            given.push(path.to_string());
+        }
+    }
+    given
+}
+
 /// What a person sees of a run: progress bars on a terminal, a progress line every tenth of
 /// an epoch in a log (stderr redirected, as under nohup), and the plots after every epoch.
 struct TrainProgress {
@@ -541,13 +587,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     if let (Some(settings), Some(teacher)) = (config.distill.as_mut(), &teacher) {
         settings.teacher = teacher.describe();
     }
-    // What this command line set beyond its preset: on a resume, the checkpoint's settings are
-    // kept and those the command line gave otherwise are named in a warning.
-    let explicit_settings = TrainConfig::preset(Preset::from(args.preset))
-        .differences(&config)
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    // What this command line set: on a resume, the checkpoint's settings are kept and those
+    // the command line gave otherwise are named in a warning.
+    let explicit_settings = given_settings(&args, &config);
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
