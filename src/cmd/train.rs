@@ -612,6 +612,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         init_from: args.init_from.clone(),
         noise_record: args.noise_record.clone(),
         max_steps: args.max_steps,
+        keep_checkpoints: args.keep_checkpoints,
         teacher,
     };
 

@@ -28,8 +28,8 @@ pub use crate::run_state::{Best, FORMAT_VERSION, RunState, STATE_FILE, read_stat
 pub const MODEL_FILE: &str = "model.bpk";
 /// File name of the optimizer state.
 pub const OPTIMIZER_FILE: &str = "optimizer.bin";
-/// Epoch checkpoints kept.
-const KEEP: usize = 2;
+/// Epoch checkpoints kept unless the run asks for another number (`--keep-checkpoints`).
+pub const DEFAULT_KEEP: usize = 2;
 
 impl RunState {
     /// The model configuration this run trains.
@@ -108,8 +108,9 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
-/// Writes the checkpoint of a completed epoch and prunes older ones; returns its folder.
-pub fn save(out: &Path, model: &Scn, optimizer: &ModuleOptimizer, state: &RunState) -> Result<PathBuf> {
+/// Writes the checkpoint of a completed epoch and prunes older ones, keeping the newest `keep`
+/// (0: every epoch's); returns its folder.
+pub fn save(out: &Path, model: &Scn, optimizer: &ModuleOptimizer, state: &RunState, keep: usize) -> Result<PathBuf> {
     let root = checkpoints_dir(out);
     std::fs::create_dir_all(&root).at(&root)?;
     let name = format!("epoch-{:04}", state.epoch);
@@ -128,12 +129,15 @@ pub fn save(out: &Path, model: &Scn, optimizer: &ModuleOptimizer, state: &RunSta
         ],
     )?;
     fsutil::write_bytes(&root.join("latest"), name.as_bytes())?;
-    prune(&root, &name)?;
+    prune(&root, &name, keep)?;
     Ok(dir)
 }
 
-/// Keeps the newest [`KEEP`] epoch folders.
-fn prune(root: &Path, newest: &str) -> Result<()> {
+/// Keeps the newest `keep` epoch folders up to `newest` (0: all of them).
+fn prune(root: &Path, newest: &str, keep: usize) -> Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
     let mut names: Vec<String> = std::fs::read_dir(root)
         .at(root)?
         .filter_map(|e| e.ok())
@@ -141,7 +145,7 @@ fn prune(root: &Path, newest: &str) -> Result<()> {
         .filter(|n| n.starts_with("epoch-") && n.as_str() <= newest)
         .collect();
     names.sort();
-    let excess = names.len().saturating_sub(KEEP);
+    let excess = names.len().saturating_sub(keep);
     for name in &names[..excess] {
         let path = root.join(name);
         std::fs::remove_dir_all(&path).at(&path)?;

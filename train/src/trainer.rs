@@ -83,6 +83,9 @@ pub struct TrainOptions {
     pub noise_record: Option<PathBuf>,
     /// Stop each epoch after this many steps (smoke tests and benchmarks).
     pub max_steps: Option<usize>,
+    /// Epoch checkpoints kept, the newest ones (0: every epoch's, to export or branch from any
+    /// of them later); [`checkpoint::DEFAULT_KEEP`] unless asked otherwise.
+    pub keep_checkpoints: usize,
     /// The model to distill from, for a config with `distill` (read before the first epoch; a
     /// resumed run takes the probabilities it kept in its folder).
     pub teacher: Option<std::sync::Arc<dyn Teacher>>,
@@ -703,6 +706,8 @@ struct Run<'d> {
     flipped: Option<Vec<(usize, usize)>>,
     /// The checkpoint of the last completed epoch.
     last_checkpoint: Option<PathBuf>,
+    /// Epoch checkpoints kept (0: all).
+    keep_checkpoints: usize,
     /// The teacher's probabilities for the training images and their weight in the targets.
     teacher: Option<(TeacherTargets, f32)>,
 }
@@ -961,6 +966,7 @@ fn prepare<'d>(options: &TrainOptions, dataset: &'d Dataset) -> Result<(Run<'d>,
         state,
         flipped,
         last_checkpoint: resume_from,
+        keep_checkpoints: options.keep_checkpoints,
         teacher,
     };
     Ok((run, model, optimizer, info))
@@ -1369,7 +1375,7 @@ impl Run<'_> {
         if is_best {
             checkpoint::save_best(&self.out, model, state)?;
         }
-        let dir = checkpoint::save(&self.out, model, optimizer, state)?;
+        let dir = checkpoint::save(&self.out, model, optimizer, state, self.keep_checkpoints)?;
         write_metrics(&self.out, &state.history)?;
         self.last_checkpoint = Some(dir.clone());
         observer.epoch_finished(&metrics, &dir, is_best);

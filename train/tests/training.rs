@@ -80,6 +80,7 @@ fn options(data: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
         init_from: None,
         noise_record: None,
         max_steps: None,
+        keep_checkpoints: scn_train::checkpoint::DEFAULT_KEEP,
         teacher: None,
     }
 }
@@ -110,6 +111,34 @@ fn a_short_run_writes_metrics_and_checkpoints() {
     assert_eq!(metrics.lines().count(), 2);
     let last = summary.last.unwrap();
     assert!(last.loss.is_finite() && last.validation.is_some());
+}
+
+#[test]
+fn every_epochs_checkpoint_is_kept_when_asked_and_the_newest_two_otherwise() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = three_clean_classes(dir.path(), 4, 2);
+    let out = dir.path().join("run");
+    let stop = AtomicBool::new(false);
+    let epochs = |out: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("epoch-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut all = options(&data, &out, small_config(3));
+    all.keep_checkpoints = 0;
+    trainer::train(&all, &mut LogObserver, &stop).unwrap();
+    assert_eq!(epochs(&out), ["epoch-0001", "epoch-0002", "epoch-0003"]);
+    // A resume with the default prunes back to the newest two.
+    let mut more = options(&data, &out, small_config(3));
+    more.resume = true;
+    more.resume_epochs = Some(4);
+    trainer::train(&more, &mut LogObserver, &stop).unwrap();
+    assert_eq!(epochs(&out), ["epoch-0003", "epoch-0004"]);
 }
 
 /// Prints each epoch (visible with --nocapture).
