@@ -56,8 +56,23 @@ fn trains_resumes_and_draws() {
     let again = scn(&args);
     fails_naming(&again, &["--resume continues it"]);
 
-    let resumed = scn(&["train", d, "-o", o, "--resume", "--epochs", "2", "--device", "flex"]);
+    // --keep-checkpoints 1 keeps only the newest (the default would keep both).
+    let resumed = scn(&[
+        "train",
+        d,
+        "-o",
+        o,
+        "--resume",
+        "--epochs",
+        "2",
+        "--device",
+        "flex",
+        "--keep-checkpoints",
+        "1",
+    ]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(out.join("checkpoints/epoch-0002/state.json").is_file());
+    assert!(!out.join("checkpoints/epoch-0001").exists());
     // A CPU run starts no GPU driver, so none prints its notes ("error: XDG_RUNTIME_DIR ...").
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
