@@ -28,22 +28,38 @@ use scn::train::weights::Pretrained;
 use crate::cli::TrainArgs;
 use crate::cmd::data::open_options;
 
+/// A configuration built from the command line, with the settings its flags set.
+pub struct BuiltConfig {
+    /// The base configuration (`--config` file or preset) with the flags applied.
+    pub config: TrainConfig,
+    /// The settings (paths as [`TrainConfig::differences`] names them) a flag was typed for,
+    /// even with the base's own value.
+    pub typed: Vec<&'static str>,
+}
+
 /// Applies the flags to a base configuration. With `--distill` the configuration distills from a
 /// teacher whose description ([`Teacher::describe`]) the caller writes in once it has loaded the
 /// models, so that a wrong flag is reported before any model is read.
-pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
+pub fn build_config(args: &TrainArgs) -> Result<BuiltConfig> {
     let mut c = match &args.config {
         Some(path) => TrainConfig::load(path)?,
         None => TrainConfig::preset(Preset::from(args.preset)),
     };
+    let mut typed = Vec::new();
     if let Some(v) = args.epochs {
         c.epochs = v;
+        typed.push("epochs");
     }
     if let Some(v) = args.batch_size {
         c.batch_size = v;
+        typed.push("batch_size");
     }
     if let Some(v) = args.lr {
         c.optimizer.set_lr(v);
+        typed.push("optimizer.lr");
+    }
+    if args.input_size.is_some() {
+        typed.push("input.size");
     }
     let size = args.input_size.unwrap_or(c.input.size);
     match args.channels {
@@ -52,14 +68,20 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         Some(other) => bail!("--channels must be 1 or 3, got {other}"),
         None => c.input.size = size,
     }
+    if args.channels.is_some() {
+        typed.push("input");
+    }
     if let Some(v) = args.width {
         c.width = v;
+        typed.push("width");
     }
     if let Some(v) = args.stem {
         c.stem = v.into();
+        typed.push("stem");
     }
     if let Some(v) = args.backbone {
         c.backbone = v.into();
+        typed.push("backbone");
         if c.backbone == scn::train::config::Backbone::Dlib && args.config.is_none() {
             // dlib's own input normalisation (pixel minus its RGB mean, divided by 256).
             (c.input.mean, c.input.std) = scn::train::model::face_resnet::normalisation(c.input.channels);
@@ -67,10 +89,15 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = args.dropout {
         c.dropout = v;
+        typed.push("dropout");
     }
-    c.baseline |= args.baseline;
+    if args.baseline {
+        c.baseline = true;
+        typed.push("baseline");
+    }
     if args.no_relabel {
         c.relabel = None;
+        typed.push("relabel");
     } else if args.relabel_mode.is_some()
         || args.relabel_epoch.is_some()
         || args.margin_2.is_some()
@@ -79,28 +106,36 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         let r = c.relabel.get_or_insert_with(RelabelConfig::default);
         if let Some(mode) = args.relabel_mode {
             r.mode = RelabelMode::from(mode);
+            typed.push("relabel.mode");
         }
         if let Some(v) = args.relabel_epoch {
             r.start_epoch = v;
+            typed.push("relabel.start_epoch");
         }
         if let Some(v) = args.margin_2 {
             r.margin_2 = v;
+            typed.push("relabel.margin_2");
         }
         if args.relabel_prior {
             r.prior_correction = true;
+            typed.push("relabel.prior_correction");
         }
     }
     if let Some(v) = args.beta {
         c.beta = v;
+        typed.push("beta");
     }
     if let Some(v) = args.margin_1 {
         c.margin_1 = v;
+        typed.push("margin_1");
     }
     if let Some(gamma) = args.gamma {
         c.loss_weighting = LossWeighting::Paper { gamma };
+        typed.push("loss_weighting");
     }
     if args.no_augment {
         c.augment = None;
+        typed.push("augment");
     }
     if let Some(degrees) = args.affine {
         let augment = c.augment.get_or_insert_with(AugmentConfig::default);
@@ -108,15 +143,19 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
             degrees,
             ..AffineConfig::default()
         });
+        typed.push("augment.affine");
     }
     if let Some(v) = args.label_smoothing {
         c.label_smoothing = v;
+        typed.push("label_smoothing");
     }
     if let Some(v) = args.backbone_lr_scale {
         c.backbone_lr_scale = v;
+        typed.push("backbone_lr_scale");
     }
     if let Some(v) = args.seed {
         c.seed = v;
+        typed.push("seed");
     }
     if !args.distill.is_empty() {
         let names: Vec<String> = args.distill.iter().map(|p| p.display().to_string()).collect();
@@ -126,14 +165,17 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
             teacher: String::new(),
         });
         d.teacher = names.join(", ");
+        typed.push("distill");
     }
     match c.distill.as_mut() {
         Some(d) => {
             if let Some(v) = args.distill_weight {
                 d.weight = v;
+                typed.push("distill.weight");
             }
             if let Some(v) = args.distill_temperature {
                 d.temperature = v;
+                typed.push("distill.temperature");
             }
         }
         None if args.distill_weight.is_some() || args.distill_temperature.is_some() => {
@@ -142,49 +184,21 @@ pub fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         None => {}
     }
     c.validate().map_err(|e| anyhow!("invalid settings: {e}"))?;
-    Ok(c)
+    Ok(BuiltConfig { config: c, typed })
 }
 
 /// The settings (paths as `TrainConfig::differences` names them) that this command line gave:
 /// those where the built config differs from the preset (a `--config` file's changes among
 /// them), and every flag typed, even with the preset's own value (`--lr 0.001` on a resume of
 /// a run trained at 0.01 must be named, not dropped).
-fn given_settings(args: &TrainArgs, config: &TrainConfig) -> Vec<String> {
+fn given_settings(args: &TrainArgs, built: &BuiltConfig) -> Vec<String> {
     let mut given: Vec<String> = TrainConfig::preset(Preset::from(args.preset))
-        .differences(config)
+        .differences(&built.config)
         .into_iter()
         .map(|d| d.path)
         .collect();
-    let flags = [
-        (args.epochs.is_some(), "epochs"),
-        (args.batch_size.is_some(), "batch_size"),
-        (args.lr.is_some(), "optimizer.lr"),
-        (args.input_size.is_some(), "input.size"),
-        (args.channels.is_some(), "input"),
-        (args.width.is_some(), "width"),
-        (args.stem.is_some(), "stem"),
-        (args.backbone.is_some(), "backbone"),
-        (args.dropout.is_some(), "dropout"),
-        (args.baseline, "baseline"),
-        (args.no_relabel, "relabel"),
-        (args.relabel_mode.is_some(), "relabel.mode"),
-        (args.relabel_epoch.is_some(), "relabel.start_epoch"),
-        (args.margin_2.is_some(), "relabel.margin_2"),
-        (args.relabel_prior, "relabel.prior_correction"),
-        (args.beta.is_some(), "beta"),
-        (args.margin_1.is_some(), "margin_1"),
-        (args.gamma.is_some(), "loss_weighting"),
-        (args.no_augment, "augment"),
-        (args.affine.is_some(), "augment.affine"),
-        (args.label_smoothing.is_some(), "label_smoothing"),
-        (args.backbone_lr_scale.is_some(), "backbone_lr_scale"),
-        (args.seed.is_some(), "seed"),
-        (!args.distill.is_empty(), "distill"),
-        (args.distill_weight.is_some(), "distill.weight"),
-        (args.distill_temperature.is_some(), "distill.temperature"),
-    ];
-    for (typed, path) in flags {
-        if typed && !given.iter().any(|g| g == path) {
+    for path in &built.typed {
+        if !given.iter().any(|g| g == path) {
             given.push(path.to_string());
         }
     }
@@ -570,7 +584,7 @@ fn test_line(test: &Evaluation, dataset: &str) -> String {
 
 /// Runs `scn train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let mut config = build_config(&args)?;
+    let mut built = build_config(&args)?;
     // Settings and the output folder are checked before any teacher is read (seconds each).
     trainer::refuse_earlier_run(&args.out, args.resume, args.force)?;
     let mut teachers: Vec<Box<dyn Teacher>> = Vec::with_capacity(args.distill.len());
@@ -584,12 +598,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     } else {
         Some(Arc::new(Ensemble::new(teachers)?))
     };
-    if let (Some(settings), Some(teacher)) = (config.distill.as_mut(), &teacher) {
+    if let (Some(settings), Some(teacher)) = (built.config.distill.as_mut(), &teacher) {
         settings.teacher = teacher.describe();
     }
     // What this command line set: on a resume, the checkpoint's settings are kept and those
     // the command line gave otherwise are named in a warning.
-    let explicit_settings = given_settings(&args, &config);
+    let explicit_settings = given_settings(&args, &built);
+    let config = built.config;
     let device = DeviceChoice::from(args.device);
     let val_split = args.val_split.map(Split::from);
     let options = TrainOptions {
