@@ -7,11 +7,14 @@ of the mean of their probabilities (what `--distill A --distill B ...` trains to
 temperature 1), for every subset of two or more models. Pick the teacher on the Valid split;
 test is for the record.
 
-    target/python/bin/python benches/ensemble_test.py ../shared/datasets/ferplus SPLIT A.onnx B.onnx [...]
+    target/python/bin/python benches/ensemble_test.py [--flip] ../shared/datasets/ferplus SPLIT A.onnx B.onnx [...]
 
 SPLIT is FER2013Valid or FER2013Test (FERPlus's labels), or PublicTest or PrivateTest for
 FER2013's own labels over the same faces (as benches/fer2013_paired_test.py: each model's
 probabilities of FER2013's seven emotions; the `fer` peer from ../shared/peers may be a member).
+
+With --flip every model's probabilities are the mean of each face's and its mirror image's (as
+`scn eval --flip`), so the rows say what mirroring adds to each model and each ensemble.
 """
 import itertools
 import sys
@@ -29,7 +32,7 @@ def scores(p: np.ndarray, truth: np.ndarray) -> str:
     return f"{100 * right.mean():.2f}% (mean class {100 * np.mean(per_class):.2f}%)"
 
 
-def main(root: Path, split: str, models) -> None:
+def main(root: Path, split: str, models, flip: bool = False) -> None:
     if split in FOLDERS:
         folder, names, truth = fer2013_faces(root, split)
         print(f"FER2013 {split}: {len(truth)} faces (FER2013's labels)")
@@ -43,7 +46,7 @@ def main(root: Path, split: str, models) -> None:
         classify = probabilities
     probs = {}
     for m in models:
-        probs[m] = classify(m, folder, names)
+        probs[m] = classify(m, folder, names, flip)
         print(f"{m}: {scores(probs[m], truth)}")
     for r in range(2, len(models) + 1):
         for subset in itertools.combinations(models, r):
@@ -52,6 +55,9 @@ def main(root: Path, split: str, models) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 5:
+    args = sys.argv[1:]
+    flip = "--flip" in args
+    args = [a for a in args if a != "--flip"]
+    if len(args) < 4:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]), sys.argv[2], [Path(a) for a in sys.argv[3:]])
+    main(Path(args[0]), args[1], [Path(a) for a in args[2:]], flip)

@@ -63,13 +63,16 @@ def peer_probabilities(model: Path, folder: Path, names) -> np.ndarray:
     return np.concatenate(out)
 
 
-def fer2013_probabilities(model: Path, folder: Path, names) -> np.ndarray:
+def fer2013_probabilities(model: Path, folder: Path, names, flip: bool = False) -> np.ndarray:
     """Each face's probabilities over FER2013's seven emotions (0 angry ... 6 neutral): an scn
-    export's columns picked by class name (a FERPlus model's contempt left out), or the peer's."""
+    export's columns picked by class name (a FERPlus model's contempt left out), or the peer's.
+    With `flip` (scn exports only), the mean of the face's and its mirror image's."""
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.classes" not in meta:
+        if flip:
+            sys.exit(f"{model}: --flip is for scn exports, not the peer")
         return peer_probabilities(model, folder, names)
-    return probabilities(model, folder, names)[:, fer2013_columns(model, meta)]
+    return probabilities(model, folder, names, flip)[:, fer2013_columns(model, meta)]
 
 
 def fer2013_columns(model: Path, meta: dict) -> list:

@@ -37,8 +37,9 @@ def majority_labels(label_csv: Path):
     return kept
 
 
-def probabilities(model: Path, folder: Path, names) -> np.ndarray:
-    """Softmax of the model's logits for each named image of `folder`, one row per image."""
+def probabilities(model: Path, folder: Path, names, flip: bool = False) -> np.ndarray:
+    """Softmax of the model's logits for each named image of `folder`, one row per image; with
+    `flip`, of the mean of the face's and its mirror image's logits (as `scn eval --flip`)."""
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.input" not in meta:
         sys.exit(f"{model}: no scn.input metadata (not an scn export)")
@@ -58,7 +59,10 @@ def probabilities(model: Path, folder: Path, names) -> np.ndarray:
         batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
         x = ((batch / 255.0 - mean) / std).astype(np.float32)
         out.append(session.run(["logits"], {"image": x})[0])
-    z = np.concatenate(out)
+        if flip:
+            out[-1] = np.stack([out[-1], session.run(["logits"], {"image": np.ascontiguousarray(x[..., ::-1])})[0]])
+    z = np.concatenate(out, axis=-2)
+    z = z.mean(0) if flip else z
     e = np.exp(z - z.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
