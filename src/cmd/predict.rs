@@ -67,7 +67,7 @@ pub fn is_crop(width: u32, height: u32, input_side: u32, forced: bool) -> bool {
     forced || width.max(height) <= 2 * input_side
 }
 
-fn table_row(image: &str, face: &str, classes: &[String], p: &Prediction, top: usize) -> String {
+fn table_row(image: &str, width: usize, face: &str, classes: &[String], p: &Prediction, top: usize) -> String {
     let mut order: Vec<usize> = (0..p.probabilities.len()).collect();
     order.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
     let others: Vec<String> = order
@@ -77,12 +77,13 @@ fn table_row(image: &str, face: &str, classes: &[String], p: &Prediction, top: u
         .map(|&i| format!("{} {:.1}%", classes[i], 100.0 * p.probabilities[i]))
         .collect();
     let fmt_opt = |v: Option<f32>, pct: bool| match v {
-        Some(v) if pct => format!("{:>5.0}%", 100.0 * v),
+        Some(v) if pct => format!("{:>6.0}%", 100.0 * v),
         Some(v) => format!("{v:>6.3}"),
+        None if pct => format!("{:>7}", "-"),
         None => format!("{:>6}", "-"),
     };
     format!(
-        "{image:<36} {face:<16} {:<10} {:>6.1}% {} {}  {}",
+        "{image:<width$} {face:<16} {:<10} {:>6.1}% {} {}  {}",
         classes[p.class],
         100.0 * p.confidence,
         fmt_opt(p.alpha, false),
@@ -129,9 +130,16 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         ..TrackerConfig::default()
     };
     let mut recognizer = Recognizer::new(detector, classifier, tracking.clone(), args.max_faces);
+    // The image column as wide as the longest name, so that the columns line up.
+    let width = files
+        .iter()
+        .map(|p| p.display().to_string().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("image".len());
     if !args.json {
         println!(
-            "{:<36} {:<16} {:<10} {:>7} {:>6} {:>6}  next",
+            "{:<width$} {:<16} {:<10} {:>7} {:>6} {:>7}  next",
             "image", "face", "expression", "prob.", "alpha", "certain"
         );
     }
@@ -171,7 +179,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             continue;
         }
         if faces.is_empty() {
-            println!("{name:<36} {:<16} no face found", "-");
+            println!("{name:<width$} {:<16} no face found", "-");
         }
         for face in &faces {
             let [x1, y1, x2, y2] = face.bbox;
@@ -180,7 +188,10 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             } else {
                 format!("{:.0},{:.0} {:.0}x{:.0}", x1, y1, x2 - x1, y2 - y1)
             };
-            println!("{}", table_row(&name, &label, &classes, &face.prediction, args.top));
+            println!(
+                "{}",
+                table_row(&name, width, &label, &classes, &face.prediction, args.top)
+            );
         }
     }
     Ok(if failed > 0 {
@@ -207,20 +218,39 @@ mod tests {
         );
     }
 
+    /// A two-class prediction (neutral 25%, happiness 75%) and its class names.
+    fn happiness() -> (Prediction, Vec<String>) {
+        let prediction = Prediction {
+            probabilities: vec![0.25, 0.75],
+            class: 1,
+            confidence: 0.75,
+            alpha: Some(0.5),
+            certainty: None,
+        };
+        (prediction, vec!["neutral".to_string(), "happiness".to_string()])
+    }
+
+    #[test]
+    fn rows_line_up_whatever_the_length_of_the_image_names() {
+        let (p, classes) = happiness();
+        let long = "../shared/fixtures/images/grace_hopper_512x512.jpg";
+        let rows = [
+            table_row("a.jpg", long.len(), "1,2 3x4", &classes, &p, 2),
+            table_row(long, long.len(), "10,20 30x40", &classes, &p, 2),
+        ];
+        let column = |row: &str| row.find("happiness");
+        assert_eq!(column(&rows[0]), column(&rows[1]), "{rows:?}");
+        assert_eq!(column(&rows[1]), Some(long.len() + 1 + 16 + 1), "{rows:?}");
+    }
+
     #[test]
     fn a_crop_prints_without_detection_fields() {
+        let (prediction, classes) = happiness();
         let face = Face {
             bbox: [0.0, 0.0, 48.0, 48.0],
             detection: None,
-            prediction: Prediction {
-                probabilities: vec![0.25, 0.75],
-                class: 1,
-                confidence: 0.75,
-                alpha: Some(0.5),
-                certainty: None,
-            },
+            prediction,
         };
-        let classes = vec!["neutral".to_string(), "happiness".to_string()];
         let v = serde_json::to_value(face.record(&classes)).unwrap_or_default();
         assert_eq!(v["expression"], "happiness");
         assert!(v["landmarks"].is_null() && v["score"].is_null(), "{v}");
