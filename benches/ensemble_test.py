@@ -13,8 +13,9 @@ SPLIT is FER2013Valid or FER2013Test (FERPlus's labels), or PublicTest or Privat
 FER2013's own labels over the same faces (as benches/fer2013_paired_test.py: each model's
 probabilities of FER2013's seven emotions; the `fer` peer from ../shared/peers may be a member).
 
-With --flip every model's probabilities are the mean of each face's and its mirror image's (as
-`scn eval --flip`), so the rows say what mirroring adds to each model and each ensemble.
+With --flip each model's probabilities are those of the mean of the face's and its mirror
+image's logits (as `scn eval --flip`), so the rows say what mirroring adds to each model and
+each ensemble.
 """
 import itertools
 import sys

@@ -66,7 +66,7 @@ def peer_probabilities(model: Path, folder: Path, names) -> np.ndarray:
 def fer2013_probabilities(model: Path, folder: Path, names, flip: bool = False) -> np.ndarray:
     """Each face's probabilities over FER2013's seven emotions (0 angry ... 6 neutral): an scn
     export's columns picked by class name (a FERPlus model's contempt left out), or the peer's.
-    With `flip` (scn exports only), the mean of the face's and its mirror image's."""
+    With `flip` (scn exports only), from the mean of the face's and its mirror image's logits."""
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
     if "scn.classes" not in meta:
         if flip:
