@@ -58,11 +58,11 @@ def probabilities(model: Path, folder: Path, names, flip: bool = False) -> np.nd
         )
         batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
         x = ((batch / 255.0 - mean) / std).astype(np.float32)
-        out.append(session.run(["logits"], {"image": x})[0])
+        z = session.run(["logits"], {"image": x})[0]
         if flip:
-            out[-1] = np.stack([out[-1], session.run(["logits"], {"image": np.ascontiguousarray(x[..., ::-1])})[0]])
-    z = np.concatenate(out, axis=-2)
-    z = z.mean(0) if flip else z
+            z = 0.5 * (z + session.run(["logits"], {"image": np.ascontiguousarray(x[..., ::-1])})[0])
+        out.append(z)
+    z = np.concatenate(out)
     e = np.exp(z - z.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
