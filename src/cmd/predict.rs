@@ -130,10 +130,11 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         ..TrackerConfig::default()
     };
     let mut recognizer = Recognizer::new(detector, classifier, tracking.clone(), args.max_faces);
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     // The image column as wide as the longest name, so that the columns line up.
-    let width = files
+    let width = names
         .iter()
-        .map(|p| p.display().to_string().chars().count())
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(0)
         .max("image".len());
@@ -144,8 +145,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         );
     }
     let mut failed = 0;
-    for path in &files {
-        let name = path.display().to_string();
+    for (path, name) in files.iter().zip(&names) {
         let image = match image::open(path) {
             Ok(image) => image,
             Err(e) => {
@@ -169,7 +169,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             println!(
                 "{}",
                 serde_json::to_string(&ImageRecord {
-                    image: &name,
+                    image: name,
                     width: w,
                     height: h,
                     crop,
@@ -190,7 +190,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             };
             println!(
                 "{}",
-                table_row(&name, width, &label, &classes, &face.prediction, args.top)
+                table_row(name, width, &label, &classes, &face.prediction, args.top)
             );
         }
     }
